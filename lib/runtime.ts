@@ -1,0 +1,31 @@
+// Versions, threads and the doctor checks.
+import { native, defaultThreads } from './native';
+
+export interface Versions {
+  carclass: string;
+  torch: string;
+  libjpegTurbo: string;
+  napi: number;
+  cuda: { available: boolean; devices: { index: number; name: string }[] };
+  threads: number;
+}
+
+export function versions(): Versions {
+  const v = native().versions();
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const pkg = require('../package.json');
+  return { carclass: pkg.version, torch: v.torch, libjpegTurbo: v.libjpegTurbo, napi: Number(process.versions.napi), cuda: v.cuda, threads: v.threads };
+}
+
+/** Sets LibTorch's thread count; returns the count now in force. */
+export function setThreads(threads: number = defaultThreads()): number {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new TypeError(`Expected positive integer for threads but received ${threads} of type ${typeof threads}`);
+  }
+  return native().setThreads(threads);
+}
+
+/** Median GFLOP/s of a float32 n x n matrix product: tells a fast BLAS from the reference one. */
+export function measureGemm(n = 512, repeats = 5): Promise<number> {
+  return native().gemmGflops(n, repeats);
+}

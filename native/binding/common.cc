@@ -1,0 +1,57 @@
+#include "binding/common.h"
+
+namespace carclass {
+
+namespace {
+// Random 128-bit tag identifying carclass batch externals (napi_type_tag_object).
+const napi_type_tag kBatchTag = {0x6361726373617373ULL, 0x62617463685f7631ULL};
+
+void DeleteBatch(Napi::Env, BatchPtr* holder) { delete holder; }
+}  // namespace
+
+Napi::Value WrapBatch(Napi::Env env, BatchPtr batch) {
+  auto holder = new BatchPtr(std::move(batch));
+  auto external = Napi::External<BatchPtr>::New(env, holder, DeleteBatch);
+  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, external, &kBatchTag), Napi::Value());
+  return external;
+}
+
+BatchPtr UnwrapBatch(Napi::Value value) {
+  Napi::Env env = value.Env();
+  bool tagged = false;
+  if (value.IsExternal()) {
+    napi_check_object_type_tag(env, value, &kBatchTag, &tagged);
+  }
+  if (!tagged) throw Napi::TypeError::New(env, "Expected a carclass batch handle");
+  return *value.As<Napi::External<BatchPtr>>().Data();
+}
+
+int64_t GetInt(const Napi::Object& obj, const char* key, int64_t fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(obj.Env(), std::string("Expected number for ") + key);
+  return v.As<Napi::Number>().Int64Value();
+}
+
+double GetNumber(const Napi::Object& obj, const char* key, double fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(obj.Env(), std::string("Expected number for ") + key);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::string GetString(const Napi::Object& obj, const char* key, const std::string& fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsString()) throw Napi::TypeError::New(obj.Env(), std::string("Expected string for ") + key);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+bool GetBool(const Napi::Object& obj, const char* key, bool fallback) {
+  Napi::Value v = obj.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(obj.Env(), std::string("Expected boolean for ") + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+}  // namespace carclass

@@ -1,0 +1,80 @@
+// Shared binding helpers: promise-returning async work ("baton" pattern) and batch handles.
+// Execute() runs on the libuv pool and touches no Node-API; errors come back as strings.
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "loader/batch.h"
+
+namespace carclass {
+
+// Runs `work` off the main thread and resolves with `done(env, result)`.
+// `work` may throw std::exception; its message rejects the promise as an Error.
+template <typename Result>
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<Result()>;
+  using Done = std::function<Napi::Value(Napi::Env, Result&)>;
+  PromiseWorker(Napi::Env env, Work work, Done done)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)), done_(std::move(done)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      result_ = work_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("unknown native error");
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(done_(env, result_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {
+      deferred_.Reject(Napi::Error::New(env, e.what()).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Done done_;
+  Result result_{};
+};
+
+template <typename Result>
+Napi::Promise RunAsync(Napi::Env env, typename PromiseWorker<Result>::Work work,
+                       typename PromiseWorker<Result>::Done done) {
+  auto* worker = new PromiseWorker<Result>(env, std::move(work), std::move(done));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// Batches cross into JS as type-tagged externals holding a shared_ptr, so the engine can
+// take the loader's buffer without a copy and without trusting arbitrary objects.
+Napi::Value WrapBatch(Napi::Env env, BatchPtr batch);
+// Throws a Napi::TypeError when `value` is not a batch handle.
+BatchPtr UnwrapBatch(Napi::Value value);
+
+// Small conversion helpers that throw TypeError with the field name.
+int64_t GetInt(const Napi::Object& obj, const char* key, int64_t fallback);
+double GetNumber(const Napi::Object& obj, const char* key, double fallback);
+std::string GetString(const Napi::Object& obj, const char* key, const std::string& fallback);
+bool GetBool(const Napi::Object& obj, const char* key, bool fallback);
+
+// Each concern registers its exports here (see addon.cc).
+void InitRuntime(Napi::Env env, Napi::Object exports);
+void InitImage(Napi::Env env, Napi::Object exports);
+void InitLoader(Napi::Env env, Napi::Object exports);
+void InitModel(Napi::Env env, Napi::Object exports);
+
+}  // namespace carclass

@@ -1,0 +1,57 @@
+#include "engine/runtime.h"
+
+#include <jconfig.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#define CARCLASS_STR2(x) #x
+#define CARCLASS_STR(x) CARCLASS_STR2(x)
+
+namespace carclass {
+
+RuntimeInfo GetRuntimeInfo() {
+  RuntimeInfo info;
+  info.torch = TORCH_VERSION;
+  info.libjpegTurbo = CARCLASS_STR(LIBJPEG_TURBO_VERSION);
+  info.cudaAvailable = torch::cuda::is_available();
+  if (info.cudaAvailable) {
+    int count = static_cast<int>(torch::cuda::device_count());
+    for (int i = 0; i < count; ++i) {
+      CudaDevice d;
+      d.index = i;
+      d.name = "cuda:" + std::to_string(i);
+      info.cudaDevices.push_back(d);
+    }
+  }
+  info.threads = at::get_num_threads();
+  return info;
+}
+
+void SetThreads(int n) {
+  if (n < 1) throw std::invalid_argument("threads must be a positive integer");
+  at::set_num_threads(n);
+}
+
+int GetThreads() { return at::get_num_threads(); }
+
+double MeasureGemmGflops(int n, int repeats) {
+  torch::NoGradGuard no_grad;
+  auto a = torch::rand({n, n});
+  auto b = torch::rand({n, n});
+  auto c = torch::mm(a, b);  // warm-up
+  std::vector<double> rates;
+  for (int r = 0; r < std::max(1, repeats); ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    c = torch::mm(a, b);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(2.0 * n * n * static_cast<double>(n) / std::max(s, 1e-9) / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+}  // namespace carclass

@@ -1,0 +1,29 @@
+// Process-wide runtime facts and settings: library versions, threads, CUDA devices, BLAS speed.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace carclass {
+
+struct CudaDevice {
+  int index = 0;
+  std::string name;
+  double memoryGiB = 0;
+};
+
+struct RuntimeInfo {
+  std::string torch;
+  std::string libjpegTurbo;
+  bool cudaAvailable = false;
+  std::vector<CudaDevice> cudaDevices;
+  int threads = 0;
+};
+
+RuntimeInfo GetRuntimeInfo();
+// Sets LibTorch's intra-op threads (LibTorch's own default here is 1). n must be >= 1.
+void SetThreads(int n);
+int GetThreads();
+// Median GFLOP/s of an n x n float32 matrix product over `repeats` runs.
+double MeasureGemmGflops(int n, int repeats);
+
+}  // namespace carclass
