@@ -1,0 +1,48 @@
+// The `carclass` command: dispatches to one module per command.
+import { Command, UsageError, parseCommandArgs, helpText } from './command';
+import { doctorCommand } from './doctor';
+import { buildCommand } from './build';
+import { versions } from '../runtime';
+
+export const commands: Command[] = [doctorCommand, buildCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return ['Usage: carclass <command> [options]', '', 'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '', '  --version   print versions (carclass, torch, libjpeg-turbo, Node-API, CUDA, threads)',
+    '', 'Run `carclass <command> --help` for a command\'s options.'].join('\n');
+}
+
+/** Runs the CLI; resolves to the exit code (0 ok, 1 failure, 2 usage error). */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(JSON.stringify(versions(), null, 2));
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`carclass: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseCommandArgs(cmd, rest);
+    if (values.help) {
+      console.log(helpText(cmd));
+      return 0;
+    }
+    return await cmd.run(values, positionals);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(e.message);
+      return 2;
+    }
+    console.error(`carclass ${name}: ${(e as Error).message}`);
+    return 1;
+  }
+}
