@@ -2,3 +2,5 @@
 export { versions, setThreads, measureGemm } from './runtime';
 export type { Versions } from './runtime';
 export { loadAddon, loadFailureMessage, defaultThreads } from './native';
+// Dataset tools: scan, file-name parsing, labels, stratified split, class weights, manifest.
+export * from './data';
