@@ -106,7 +106,7 @@ export class ReduceLROnPlateau {
       this.wait = 0;
     } else if (this.cooldownCounter === 0) {
       this.wait += 1;
-      if (this.wait >= this.patience && lr > Math.fround(this.minLr)) {
+      if (this.wait >= this.patience && Math.fround(lr) > Math.fround(this.minLr)) { // Keras compares float32 values
         const newLr = Math.max(lr * this.factor, this.minLr);
         const message = `Epoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${pythonFloatRepr(newLr)}.`;
         this.log?.(message);
