@@ -6,3 +6,5 @@ export { loadAddon, loadFailureMessage, defaultThreads } from './native';
 export * from './data';
 // Training callbacks: EarlyStopping, ModelCheckpoint, CSVLogger, TensorBoard, progress bar, LR schedules.
 export * from './train/callbacks';
+// Evaluation reports: metrics, confusion heatmap, history and prediction-grid PNGs, report.md/json.
+export * from './report';
