@@ -8,3 +8,5 @@ export type { SplitOptions, SplitResult, SplitName } from './split';
 export { createManifest, writeManifest, readManifest, manifestSplits, manifestToCsv, MANIFEST_VERSION } from './manifest';
 export type { Manifest, ManifestEntry, CreateManifestInput } from './manifest';
 export { mulberry32, shuffleInPlace, randomInt, checkSeed } from './random';
+export { prepareData, prepareFromManifest } from './prepare';
+export type { PrepareOptions, PreparedData } from './prepare';
