@@ -1,0 +1,12 @@
+export { scanImages, isJpegName, compareStrings } from './scan';
+export { parseCarFilename, parseCarFilenameOrThrow, carLabel, CAR_FIELD_NAMES } from './filename';
+export type { CarRecord, CarParseResult, LabelType } from './filename';
+export { buildDataset, balancedClassWeights, DEFAULT_TOP_N } from './dataset';
+export type { Dataset, Sample, RejectedFile, DroppedClass, BuildDatasetOptions } from './dataset';
+export { stratifiedSplit, SEED_RATIOS, SPLIT_NAMES } from './split';
+export type { SplitOptions, SplitResult, SplitName } from './split';
+export { createManifest, writeManifest, readManifest, manifestSplits, manifestToCsv, MANIFEST_VERSION } from './manifest';
+export type { Manifest, ManifestEntry, CreateManifestInput } from './manifest';
+export { mulberry32, shuffleInPlace, randomInt, checkSeed } from './random';
+export { prepareData, prepareFromManifest } from './prepare';
+export type { PrepareOptions, PreparedData } from './prepare';

@@ -1,0 +1,52 @@
+// Recursive JPEG discovery. Follows symlinks but visits each real directory once, so loops terminate.
+import * as fsp from 'fs/promises';
+import * as path from 'path';
+import { invalid } from '../validate';
+
+const JPEG_EXTENSION = /\.jpe?g$/i;
+
+export function isJpegName(name: string): boolean {
+  return JPEG_EXTENSION.test(name);
+}
+
+/** Code-unit order: identical on every platform and locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function checkDir(dir: unknown): string {
+  if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir', 'non-empty string', dir);
+  return path.resolve(dir);
+}
+
+/** Absolute paths of all .jpg/.jpeg files (any case) under `dir`, sorted. */
+export async function scanImages(dir: string): Promise<string[]> {
+  const root = checkDir(dir);
+  const stat = await fsp.stat(root).catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`Cannot scan ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
+  });
+  if (!stat.isDirectory()) throw new Error(`Cannot scan ${root}: not a directory`);
+  const visited = new Set<string>();
+  const found: string[] = [];
+  const pending = [root];
+  while (pending.length > 0) {
+    const current = pending.pop() as string;
+    const real = await fsp.realpath(current);
+    if (visited.has(real)) continue;
+    visited.add(real);
+    for (const entry of await fsp.readdir(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        const target = await fsp.stat(full).catch(() => null); // dangling links are skipped
+        if (!target) continue;
+        isDir = target.isDirectory();
+        isFile = target.isFile();
+      }
+      if (isDir) pending.push(full);
+      else if (isFile && isJpegName(entry.name)) found.push(full);
+    }
+  }
+  return found.sort(compareStrings);
+}

@@ -1,0 +1,13 @@
+export { EarlyStopping } from './early-stopping';
+export type { EarlyStoppingOptions, EarlyStoppingDecision, EarlyStoppingState } from './early-stopping';
+export { ModelCheckpoint, formatCheckpointPath } from './model-checkpoint';
+export type { ModelCheckpointOptions, CheckpointResult } from './model-checkpoint';
+export { CSVLogger } from './csv-logger';
+export { TensorBoardWriter, EventFileWriter, encodeEvent, frameRecord, maskedCrc32c } from './tensorboard';
+export type { ScalarValue } from './tensorboard';
+export { ProgressBar, formatEta, formatMetric, formatTimePerStep } from './progress';
+export type { ProgressBarOptions, ProgressMode, ProgressStream } from './progress';
+export { constantSchedule, cosineSchedule, ReduceLROnPlateau } from './lr-schedules';
+export type { LrSchedule, CosineOptions, ReduceLROnPlateauOptions } from './lr-schedules';
+export { resolveMode, pythonFloatRepr } from './monitor';
+export type { Logs, MonitorMode } from './monitor';
