@@ -2,3 +2,11 @@
 export { versions, setThreads, measureGemm } from './runtime';
 export type { Versions } from './runtime';
 export { loadAddon, loadFailureMessage, defaultThreads } from './native';
+// Keras .h5 weights: read/write (layout-neutral), import into a model by layer name, export for Keras load_weights.
+export { readKerasWeights, writeKerasWeights, kindFromWeightName, KERAS_WEIGHT_KINDS } from './keras/h5';
+export type { KerasWeightsFile, KerasLayerWeights, KerasWeight, KerasWeightKind, WriteLayer, WriteKerasOptions } from './keras/h5';
+export { loadKerasWeights, kerasSnakeCase, keras3LayerPaths } from './keras/import';
+export type { LoadKerasWeightsOptions, KerasImportReport, ShapeMismatch } from './keras/import';
+export { exportKerasWeights, classesPathFor } from './keras/export';
+export type { ExportKerasWeightsOptions, KerasExportResult } from './keras/export';
+export type { KerasWeightsModel, WeightSpecEntry, NamedTensor, LayerInfo } from './keras/model-contract';
