@@ -10,3 +10,6 @@ export type { LoadKerasWeightsOptions, KerasImportReport, ShapeMismatch } from '
 export { exportKerasWeights, classesPathFor } from './keras/export';
 export type { ExportKerasWeightsOptions, KerasExportResult } from './keras/export';
 export type { KerasWeightsModel, WeightSpecEntry, NamedTensor, LayerInfo } from './keras/model-contract';
+// Prefilter: drop non-car pictures with the 1000-class ImageNet model (seed's CAR_IDX and threshold).
+export { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, CAR_THRESHOLD } from './data/prefilter';
+export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgress, PrefilterMethod, PrefilterResize, PrefilterLoaderFactory, PrefilterLoader, PrefilterBatch } from './data/prefilter';
