@@ -4,7 +4,7 @@ import * as path from 'path';
 import { loadH5wasm, readKerasWeights, kindFromWeightName } from '../lib/keras/h5';
 import { loadKerasWeights, kerasSnakeCase, keras3LayerPaths } from '../lib/keras/import';
 import { exportKerasWeights, classesPathFor } from '../lib/keras/export';
-import { FakeKerasModel, FakeLayer, RESNETISH_LAYERS, fixedValue } from './helpers/fake-keras-model';
+import { FakeKerasModel, FakeLayer, RESNETISH_LAYERS, fixedValue, resnet50v2Layers } from './helpers/fake-keras-model';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-keras-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -121,6 +121,14 @@ describe('errors name the file and the reason', () => {
     const text = path.join(tmp, 'text.h5');
     fs.writeFileSync(text, 'this is not hdf5 at all, just text'.repeat(40));
     await expect(readKerasWeights(text)).rejects.toThrow(/text\.h5: not an HDF5 file/);
+  });
+
+  test('a truncated file (an interrupted download) is named as truncated', async () => {
+    const whole = path.join(tmp, 'whole.h5');
+    await writeKeras2ByHand(whole, RESNETISH_LAYERS);
+    const cut = path.join(tmp, 'cut.h5');
+    fs.writeFileSync(cut, fs.readFileSync(whole).subarray(0, 3000));
+    await expect(readKerasWeights(cut)).rejects.toThrow(/cut\.h5: the file is truncated: it has 3000 bytes but its HDF5 superblock declares \d+/);
   });
 
   test('HDF5 without Keras attributes, and a layer without weight_names', async () => {
@@ -293,5 +301,29 @@ describe('Keras 3 .weights.h5 layout', () => {
     for (const entry of model.weightSpec()) {
       expect(model.values.get(entry.name)!.data).toEqual(Float32Array.from({ length: size(entry.shape) }, (_, i) => fixedValue(entry.name, i)));
     }
+  });
+});
+
+describe('at ResNet50V2 scale', () => {
+  test('a full ResNet50V2 with its 1000-class top (25,613,800 values) round-trips bit-exact', async () => {
+    const source = new FakeKerasModel(resnet50v2Layers(true));
+    let total = 0;
+    let state = 7;
+    for (const value of source.values.values()) {
+      for (let i = 0; i < value.data.length; i++) value.data[i] = ((state = (state * 48271) % 2147483647) / 2147483647) - 0.5;
+      total += value.data.length;
+    }
+    expect(total).toBe(25613800);
+    const file = path.join(tmp, 'resnet50v2-top.h5');
+    const result = await exportKerasWeights(source, file);
+    expect(result).toMatchObject({ layers: 192, weights: 272 });
+    expect(fs.statSync(file).size).toBeGreaterThan(total * 4);
+    const read = await readKerasWeights(file);
+    expect(read.layerNames).toHaveLength(192);
+    expect(read.layers).toHaveLength(103);
+    const target = new FakeKerasModel(resnet50v2Layers(true));
+    await loadKerasWeights(target, file);
+    for (const [key, value] of source.values) expect(Buffer.compare(Buffer.from(target.values.get(key)!.data.buffer), Buffer.from(value.data.buffer))).toBe(0);
+    fs.rmSync(file);
   });
 });

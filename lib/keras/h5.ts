@@ -96,6 +96,15 @@ function fail(file: string, reason: string): Error {
   return new Error(`Cannot read Keras weights from ${file}: ${reason}`);
 }
 
+/** The end-of-file address from the superblock (8-byte offsets only), relative to the signature. */
+function declaredEnd(header: Buffer): number | undefined {
+  const version = header[8];
+  const [offsetSizeAt, endAt] = version === 0 ? [13, 40] : version === 1 ? [13, 44] : version === 2 || version === 3 ? [9, 28] : [-1, -1];
+  if (offsetSizeAt < 0 || header[offsetSizeAt] !== 8) return undefined;
+  const end = header.readBigUInt64LE(endAt);
+  return end === 0xffffffffffffffffn ? undefined : Number(end);
+}
+
 /** HDF5 files start with a signature at offset 0, 512, 1024, 2048, ... (a user block may precede it). */
 async function assertHdf5(file: string): Promise<void> {
   let handle: fs.promises.FileHandle;
@@ -109,7 +118,15 @@ async function assertHdf5(file: string): Promise<void> {
     const probe = Buffer.alloc(8);
     for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
       await handle.read(probe, 0, 8, offset);
-      if (probe.equals(HDF5_SIGNATURE)) return;
+      if (probe.equals(HDF5_SIGNATURE)) {
+        const header = Buffer.alloc(48);
+        await handle.read(header, 0, 48, offset);
+        const end = declaredEnd(header);
+        if (end !== undefined && offset + end > size) {
+          throw fail(file, `the file is truncated: it has ${size} bytes but its HDF5 superblock declares ${offset + end}`);
+        }
+        return;
+      }
     }
     throw fail(file, size === 0 ? 'the file is empty' : 'not an HDF5 file (no HDF5 signature found)');
   } finally {
@@ -283,6 +300,17 @@ export async function readKerasWeights(file: string): Promise<KerasWeightsFile> 
     throw fail(file, `HDF5 open failed (${err?.message ?? err})`);
   }
   try {
+    return await readOpened(h5, handle, file);
+  } catch (err: any) {
+    if (err instanceof Error && err.message.startsWith('Cannot read Keras weights')) throw err;
+    throw fail(file, `HDF5 read failed (${err?.message ?? err}); the file may be corrupt`);
+  } finally {
+    handle.close();
+  }
+}
+
+async function readOpened(h5: any, handle: any, file: string): Promise<KerasWeightsFile> {
+  {
     const rootAttrs = attrNames(handle);
     const hasLayerNames = (node: any) => attrNames(node).some((n) => n === 'layer_names' || n === 'layer_names0');
     if (hasLayerNames(handle)) return await readKeras2(h5, handle, handle, '', file);
@@ -291,8 +319,6 @@ export async function readKerasWeights(file: string): Promise<KerasWeightsFile> 
     if (modelWeights && hasLayerNames(modelWeights)) return await readKeras2(h5, handle, modelWeights, 'model_weights/', file);
     if (handle.keys().includes('layers')) return readKeras3(h5, handle, file);
     throw fail(file, `no Keras weights found: the root has no layer_names attribute (attributes: ${rootAttrs.join(', ') || 'none'}) and no layers group (groups: ${handle.keys().join(', ') || 'none'})`);
-  } finally {
-    handle.close();
   }
 }
 

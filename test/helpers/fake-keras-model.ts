@@ -67,3 +67,35 @@ export function fixedValue(key: string, i: number): number {
   for (const c of key) h = (h * 31 + c.charCodeAt(0)) % 997;
   return h + i / 1024;
 }
+
+/**
+ * The Keras ResNet50V2 layers (include_top=false, optionally the 1000-class top) with their weight shapes,
+ * written from the Keras applications code (REFERENCE section 3), for scale tests against the real file size.
+ */
+export function resnet50v2Layers(includeTop = false): FakeLayer[] {
+  const bn = (name: string, c: number): FakeLayer => ({ name, type: 'BatchNormalization', weights: [['gamma', [c]], ['beta', [c]], ['moving_mean', [c]], ['moving_variance', [c]]] });
+  const conv = (name: string, k: number, cin: number, cout: number, bias: boolean): FakeLayer => ({
+    name, type: 'Conv2D', weights: bias ? [['kernel', [k, k, cin, cout]], ['bias', [cout]]] : [['kernel', [k, k, cin, cout]]],
+  });
+  const plain = (name: string, type: string): FakeLayer => ({ name, type });
+  const layers: FakeLayer[] = [plain('input_1', 'InputLayer'), plain('conv1_pad', 'ZeroPadding2D'), conv('conv1_conv', 7, 3, 64, true), plain('pool1_pad', 'ZeroPadding2D'), plain('pool1_pool', 'MaxPooling2D')];
+  let channels = 64;
+  let pools = 0;
+  const stacks: [string, number, number, number][] = [['conv2', 64, 3, 2], ['conv3', 128, 4, 2], ['conv4', 256, 6, 2], ['conv5', 512, 3, 1]];
+  for (const [stack, filters, blocks, lastStride] of stacks) {
+    for (let b = 1; b <= blocks; b++) {
+      const name = `${stack}_block${b}`;
+      const stride = b === blocks ? lastStride : 1;
+      layers.push(bn(`${name}_preact_bn`, channels), plain(`${name}_preact_relu`, 'Activation'));
+      if (b === 1) layers.push(conv(`${name}_0_conv`, 1, channels, 4 * filters, true));
+      else if (stride > 1) layers.push(plain(pools++ === 0 ? 'max_pooling2d' : `max_pooling2d_${pools - 1}`, 'MaxPooling2D'));
+      layers.push(conv(`${name}_1_conv`, 1, channels, filters, false), bn(`${name}_1_bn`, filters), plain(`${name}_1_relu`, 'Activation'));
+      layers.push(plain(`${name}_2_pad`, 'ZeroPadding2D'), conv(`${name}_2_conv`, 3, filters, filters, false), bn(`${name}_2_bn`, filters), plain(`${name}_2_relu`, 'Activation'));
+      layers.push(conv(`${name}_3_conv`, 1, filters, 4 * filters, true), plain(`${name}_out`, 'Add'));
+      channels = 4 * filters;
+    }
+  }
+  layers.push(bn('post_bn', channels), plain('post_relu', 'Activation'));
+  if (includeTop) layers.push(plain('avg_pool', 'GlobalAveragePooling2D'), { name: 'predictions', type: 'Dense', weights: [['kernel', [2048, 1000]], ['bias', [1000]]] });
+  return layers;
+}
