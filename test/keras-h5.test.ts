@@ -327,3 +327,27 @@ describe('at ResNet50V2 scale', () => {
     fs.rmSync(file);
   });
 });
+
+// With the real engine (after integration): export, import into a fresh model, same weights bit for bit.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const lib = require('../lib');
+(typeof lib.createModel === 'function' ? describe : describe.skip)('with the real model', () => {
+  test('ResNet50V2 (no top): Keras layer counts, and import(export(model)) is bit-exact', async () => {
+    // The option names are the engine's; adjust here if they differ.
+    const make = () => lib.createModel({ arch: 'resnet50v2', includeTop: false });
+    const source = await make();
+    const layers = source.layers();
+    expect(layers).toHaveLength(190);
+    expect(new Set(source.weightSpec().map((e: any) => e.layer)).size).toBe(102);
+    const file = path.join(tmp, 'real-notop.h5');
+    await exportKerasWeights(source, file);
+    const read = await readKerasWeights(file);
+    expect(read.layerNames).toEqual(layers.map((l: any) => l.name));
+    expect(read.layers.reduce((n, l) => n + l.weights.reduce((m, w) => m + w.data.length, 0), 0)).toBe(23564800);
+    const target = await make();
+    await loadKerasWeights(target, file);
+    const a = await source.getWeights();
+    const b = await target.getWeights();
+    for (const key of Object.keys(a)) expect(Buffer.compare(Buffer.from(a[key].data.buffer, a[key].data.byteOffset, a[key].data.byteLength), Buffer.from(b[key].data.buffer, b[key].data.byteOffset, b[key].data.byteLength))).toBe(0);
+  }, 300000);
+});
