@@ -309,17 +309,16 @@ export async function readKerasWeights(file: string): Promise<KerasWeightsFile> 
   }
 }
 
+/** Picks the layout from the root: Keras 2 attributes, a whole-model file, or the Keras 3 layers group. */
 async function readOpened(h5: any, handle: any, file: string): Promise<KerasWeightsFile> {
-  {
-    const rootAttrs = attrNames(handle);
-    const hasLayerNames = (node: any) => attrNames(node).some((n) => n === 'layer_names' || n === 'layer_names0');
-    if (hasLayerNames(handle)) return await readKeras2(h5, handle, handle, '', file);
-    // A whole-model .h5 (model.save) keeps the weights under model_weights.
-    const modelWeights = handle.keys().includes('model_weights') ? handle.get('model_weights') : undefined;
-    if (modelWeights && hasLayerNames(modelWeights)) return await readKeras2(h5, handle, modelWeights, 'model_weights/', file);
-    if (handle.keys().includes('layers')) return readKeras3(h5, handle, file);
-    throw fail(file, `no Keras weights found: the root has no layer_names attribute (attributes: ${rootAttrs.join(', ') || 'none'}) and no layers group (groups: ${handle.keys().join(', ') || 'none'})`);
-  }
+  const rootAttrs = attrNames(handle);
+  const hasLayerNames = (node: any) => attrNames(node).some((n) => n === 'layer_names' || n === 'layer_names0');
+  if (hasLayerNames(handle)) return await readKeras2(h5, handle, handle, '', file);
+  // A whole-model .h5 (model.save) keeps the weights under model_weights.
+  const modelWeights = handle.keys().includes('model_weights') ? handle.get('model_weights') : undefined;
+  if (modelWeights && hasLayerNames(modelWeights)) return await readKeras2(h5, handle, modelWeights, 'model_weights/', file);
+  if (handle.keys().includes('layers')) return readKeras3(h5, handle, file);
+  throw fail(file, `no Keras weights found: the root has no layer_names attribute (attributes: ${rootAttrs.join(', ') || 'none'}) and no layers group (groups: ${handle.keys().join(', ') || 'none'})`);
 }
 
 function fixedStringDtype(values: string[]): string {
