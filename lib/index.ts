@@ -8,3 +8,14 @@ export * from './data';
 export * from './train/callbacks';
 // Evaluation reports: metrics, confusion heatmap, history and prediction-grid PNGs, report.md/json.
 export * from './report';
+// Keras .h5 weights: read/write (layout-neutral), import into a model by layer name, export for Keras load_weights.
+export { readKerasWeights, writeKerasWeights, kindFromWeightName, KERAS_WEIGHT_KINDS } from './keras/h5';
+export type { KerasWeightsFile, KerasLayerWeights, KerasWeight, KerasWeightKind, WriteLayer, WriteKerasOptions } from './keras/h5';
+export { loadKerasWeights, kerasSnakeCase, keras3LayerPaths } from './keras/import';
+export type { LoadKerasWeightsOptions, KerasImportReport, ShapeMismatch } from './keras/import';
+export { exportKerasWeights, classesPathFor } from './keras/export';
+export type { ExportKerasWeightsOptions, KerasExportResult } from './keras/export';
+export type { KerasWeightsModel, WeightSpecEntry, NamedTensor, LayerInfo } from './keras/model-contract';
+// Prefilter: drop non-car pictures with the 1000-class ImageNet model (seed's CAR_IDX and threshold).
+export { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, CAR_THRESHOLD } from './data/prefilter';
+export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgress, PrefilterMethod, PrefilterResize, PrefilterLoaderFactory, PrefilterLoader, PrefilterBatch } from './data/prefilter';
