@@ -2,9 +2,14 @@
 import { Command, UsageError, parseCommandArgs, helpText } from './command';
 import { doctorCommand } from './doctor';
 import { buildCommand } from './build';
+import { trainCommand } from './train';
+import { predictCommand, evaluateCommand } from './predict';
+import { demoCommand } from './demo';
+import { prefilterCommand } from './prefilter';
+import { exportCommand } from './export';
 import { versions } from '../runtime';
 
-export const commands: Command[] = [doctorCommand, buildCommand];
+export const commands: Command[] = [demoCommand, trainCommand, evaluateCommand, predictCommand, prefilterCommand, exportCommand, doctorCommand, buildCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

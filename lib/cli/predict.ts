@@ -1,0 +1,95 @@
+// `carclass predict` and `carclass evaluate`: ordered, unshuffled passes with a trained checkpoint.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, UsageError, numberFlag } from './command';
+import { loadModel, Model } from '../model';
+import { scanImages, prepareFromManifest } from '../data';
+import { predictFiles, evaluateFiles, gridImages, PassOptions, ResizeMode, PreprocessMode } from '../train/evaluate';
+import { writeReport } from '../report';
+
+/** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
+export function passOptionsFor(model: Model, batchSize = 32, threads?: number): PassOptions {
+  const resize = (model.extra?.resize as ResizeMode | undefined) ?? 'crop_or_pad';
+  const preprocess = (model.preprocess as PreprocessMode | undefined) ?? (model.arch === 'vgg16' ? 'caffe' : 'tf');
+  return { size: [model.inputShape[0], model.inputShape[1]], resize, preprocess, batchSize, ...(threads ? { threads } : {}) };
+}
+
+export async function loadCheckpoint(file: unknown): Promise<Model> {
+  if (typeof file !== 'string' || !file) throw new UsageError('Expected a checkpoint path for --checkpoint (a folder written by carclass train, e.g. run/checkpoints/best)');
+  const model = await loadModel(file);
+  if (!model.classes || model.classes.length !== model.numClasses) throw new Error(`Checkpoint ${file} has no class names; re-save it with classes`);
+  return model;
+}
+
+async function expandInputs(inputs: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of inputs) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      throw new UsageError(`No such file or folder: ${p}`);
+    }
+    if (st.isDirectory()) files.push(...(await scanImages(p)));
+    else files.push(path.resolve(p));
+  }
+  if (!files.length) throw new UsageError(`No .jpg/.jpeg files in ${inputs.join(', ')}`);
+  return files;
+}
+
+export const predictCommand: Command = {
+  name: 'predict',
+  summary: 'Predicts the class of images (files or folders) with a trained checkpoint, in input order.',
+  usage: 'carclass predict <files|dirs...> --checkpoint <path> [--top 5] [--json] [--batch-size 32]',
+  options: { checkpoint: { type: 'string', short: 'c' }, top: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' }, threads: { type: 'string' } },
+  async run(v, positionals) {
+    if (!positionals.length) throw new UsageError('carclass predict: give at least one image or folder');
+    const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
+    const model = await loadCheckpoint(v.checkpoint);
+    const files = await expandInputs(positionals);
+    const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 }));
+    const p = await predictFiles(model, files, opts);
+    const classes = model.classes!;
+    const k = p.numClasses;
+    const rows = p.files.map((file, i) => {
+      const row = Array.from(p.probabilities.subarray(i * k, (i + 1) * k));
+      const order = row.map((_, j) => j).sort((a, b) => row[b] - row[a]).slice(0, Math.min(top, k));
+      return { file, top: order.map((j) => ({ label: classes[j], probability: row[j] })) };
+    });
+    if (v.json) {
+      console.log(JSON.stringify({ predictions: rows, errors: p.errors }, null, 2));
+    } else {
+      for (const r of rows) console.log(`${r.file}\t${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join('\t')}`);
+      for (const e of p.errors) console.error(`skipped ${e.file}: ${e.reason}`);
+    }
+    return p.errors.length ? 1 : 0;
+  },
+};
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'Evaluates a checkpoint on a split of its manifest and writes report.md, report.json and the PNGs.',
+  usage: 'carclass evaluate --checkpoint <path> [--manifest run/manifest.json] [--split test|val|train] [--out dir]',
+  options: { checkpoint: { type: 'string', short: 'c' }, manifest: { type: 'string' }, split: { type: 'string' }, out: { type: 'string', short: 'o' }, 'batch-size': { type: 'string' } },
+  async run(v) {
+    const model = await loadCheckpoint(v.checkpoint);
+    const manifestPath = (v.manifest as string | undefined) ?? (model.extra?.manifest as string | undefined);
+    if (!manifestPath) throw new UsageError('carclass evaluate: the checkpoint names no manifest; pass --manifest');
+    const split = (v.split as string | undefined) ?? 'test';
+    if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`Expected one of train, val, test for --split but received ${JSON.stringify(split)}`);
+    const data = await prepareFromManifest(manifestPath);
+    if (JSON.stringify(data.classes) !== JSON.stringify(model.classes)) throw new Error(`Manifest ${manifestPath} has other classes than checkpoint ${v.checkpoint}`);
+    const samples = data.splits[split as 'train' | 'val' | 'test'];
+    const files = samples.map((s) => s.file);
+    const labels = samples.map((s) => s.label);
+    const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32);
+    const { metrics, predictions } = await evaluateFiles(model, files, labels, data.classes, opts);
+    const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
+    const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
+    const files2 = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
+    console.log(`${split}: loss ${metrics.loss.toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${metrics.topK.toFixed(4)} on ${metrics.count} images`);
+    console.log(`Report: ${files2.markdown}`);
+    for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
+    return 0;
+  },
+};

@@ -1,0 +1,374 @@
+// The fit() loop: data -> loader -> engine steps -> callbacks -> checkpoints -> test report.
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  prepareData, prepareFromManifest, writeManifest, PreparedData, scanImages, buildDataset, stratifiedSplit,
+  balancedClassWeights, createManifest, SEED_RATIOS,
+} from '../data';
+import { checkBuildDatasetOptions } from '../data/dataset';
+import { keptFiles } from '../data/prefilter';
+import { createLoader } from '../loader';
+import { createModel, loadModel, checkpointFiles } from '../model';
+import { loadKerasWeights } from '../keras/import';
+import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
+import {
+  EarlyStopping, ModelCheckpoint, CSVLogger, TensorBoardWriter, ProgressBar, ReduceLROnPlateau, cosineSchedule,
+  Logs, ProgressMode, EarlyStoppingState,
+} from './callbacks';
+import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
+import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
+
+export interface EarlyStoppingConfig {
+  monitor?: string;
+  mode?: 'auto' | 'min' | 'max';
+  minDelta?: number;
+  patience?: number;
+  restoreBestWeights?: boolean;
+  startFromEpoch?: number;
+}
+
+export interface TrainOptions {
+  /** Folder of JPEGs named in the dataset's format (or give `manifest`). */
+  dir?: string;
+  /** A manifest written by an earlier run: repeats its split exactly. */
+  manifest?: string;
+  /** Restricts `dir` to the files a prefilter manifest kept. */
+  prefilterManifest?: string;
+  /** Run folder: manifest, checkpoints, logs and the report go here. */
+  outDir: string;
+  labelType?: 'make' | 'model';
+  topN?: number;
+  minCount?: number;
+  ratios?: number[];
+  onTooSmall?: 'error' | 'drop';
+  seed?: number;
+  arch?: string;
+  head?: 'gap' | 'vgg';
+  inputSize?: [number, number];
+  resize?: ResizeMode;
+  preprocess?: PreprocessMode;
+  /** Keras .h5 ImageNet weights for the base. */
+  weights?: string;
+  allowPartial?: boolean;
+  unfreeze?: 'all' | 'none' | string[];
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  schedule?: 'constant' | 'cosine' | 'plateau';
+  /** Two-stage training: this many head-only epochs first (base frozen), at headLearningRate. */
+  headEpochs?: number;
+  headLearningRate?: number;
+  classWeights?: 'balanced' | 'none';
+  augment?: false | { p?: number };
+  earlyStopping?: false | EarlyStoppingConfig;
+  threads?: number;
+  loaderThreads?: number;
+  prefetch?: number;
+  device?: string;
+  precision?: 'fp32' | 'bf16';
+  /** Continue from outDir's last checkpoint. */
+  resume?: boolean;
+  progress?: ProgressMode;
+  tensorboard?: boolean;
+  /** Decode failures: skip and report (default) or stop. */
+  onError?: 'skip' | 'throw';
+  /** Skips the final test-set evaluation and report. */
+  skipReport?: boolean;
+  /** Where messages go (default stdout). */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Handle SIGINT/SIGTERM by checkpointing after the current step (default true). */
+  handleSignals?: boolean;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'early_stopped' | 'interrupted' | 'nan';
+  epochsRun: number;
+  bestEpoch: number | null;
+  history: Record<string, number[]>;
+  classes: string[];
+  outDir: string;
+  checkpoints: { best: string; last: string };
+  test?: ClassificationMetrics;
+  report?: ReportFiles;
+  seconds: number;
+  message?: string;
+}
+
+const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
+  'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
+  'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
+  'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
+const EARLY_KEYS = ['monitor', 'mode', 'minDelta', 'patience', 'restoreBestWeights', 'startFromEpoch'];
+
+/** Options with defaults applied, validated before any work starts. */
+export function resolveTrainOptions(options: TrainOptions) {
+  if (!options || typeof options !== 'object') throw invalid('options', 'object', options);
+  rejectUnknownKeys('train', options, TRAIN_KEYS);
+  if (!options.dir && !options.manifest && !options.resume) throw new TypeError('train needs dir (a folder of images), manifest (a split from an earlier run) or resume');
+  if (typeof options.outDir !== 'string' || !options.outDir) throw invalid('outDir', 'folder path', options.outDir);
+  const inputSize = options.inputSize ?? [212, 320];
+  if (!Array.isArray(inputSize) || inputSize.length !== 2) throw invalid('inputSize', '[height, width]', inputSize);
+  inputSize.forEach((v, i) => positiveInt(`inputSize[${i}]`, v));
+  const early = options.earlyStopping === undefined ? {} : options.earlyStopping;
+  if (early !== false) {
+    if (typeof early !== 'object' || early === null) throw invalid('earlyStopping', 'object or false', early);
+    rejectUnknownKeys('earlyStopping', early, EARLY_KEYS);
+  }
+  const augment = options.augment === undefined ? { p: 0.7 } : options.augment;
+  if (augment !== false) {
+    if (typeof augment !== 'object' || augment === null) throw invalid('augment', 'object or false', augment);
+    rejectUnknownKeys('augment', augment, ['p']);
+    numberIn('augment.p', augment.p ?? 0.7, 0, 1);
+  }
+  const unfreeze = options.unfreeze ?? 'all';
+  if (!(unfreeze === 'all' || unfreeze === 'none' || (Array.isArray(unfreeze) && unfreeze.every((s) => typeof s === 'string')))) {
+    throw invalid('unfreeze', "'all', 'none' or an array of regular expressions", unfreeze);
+  }
+  return {
+    ...options,
+    inputSize: inputSize as [number, number],
+    arch: options.arch ?? 'resnet50v2',
+    head: options.head ?? 'gap',
+    resize: oneOf('resize', options.resize ?? 'crop_or_pad', ['crop_or_pad', 'bilinear', 'nearest'] as const),
+    preprocess: oneOf('preprocess', options.preprocess ?? (options.arch === 'vgg16' ? 'caffe' : 'tf'), ['tf', 'caffe', 'none'] as const),
+    unfreeze,
+    epochs: positiveInt('epochs', options.epochs ?? 20),
+    batchSize: positiveInt('batchSize', options.batchSize ?? 32),
+    learningRate: numberIn('learningRate', options.learningRate ?? 1e-4, 1e-12, 10),
+    schedule: oneOf('schedule', options.schedule ?? 'constant', ['constant', 'cosine', 'plateau'] as const),
+    headEpochs: nonNegativeInt('headEpochs', options.headEpochs ?? 0),
+    headLearningRate: numberIn('headLearningRate', options.headLearningRate ?? 1e-3, 1e-12, 10),
+    classWeights: oneOf('classWeights', options.classWeights ?? 'balanced', ['balanced', 'none'] as const),
+    augment,
+    earlyStopping: early,
+    seed: nonNegativeInt('seed', options.seed ?? 1),
+    resume: booleanOption('resume', options.resume ?? false),
+    tensorboard: booleanOption('tensorboard', options.tensorboard ?? true),
+    onError: oneOf('onError', options.onError ?? 'skip', ['skip', 'throw'] as const),
+    progress: oneOf('progress', options.progress ?? 'auto', ['auto', 'tty', 'plain', 'quiet'] as const),
+    handleSignals: booleanOption('handleSignals', options.handleSignals ?? true),
+  };
+}
+
+interface TrainState {
+  epoch: number; // epochs completed
+  history: Record<string, number[]>;
+  learningRate: number;
+  earlyStopping?: EarlyStoppingState;
+  bestValue?: number | null;
+}
+
+function statePath(outDir: string): string {
+  return path.join(outDir, 'train-state.json');
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value, null, 2));
+  fs.renameSync(tmp, file);
+}
+
+async function loadData(o: ReturnType<typeof resolveTrainOptions>, log: (s: string) => void): Promise<PreparedData> {
+  if (o.manifest) return prepareFromManifest(o.manifest);
+  const common = { labelType: o.labelType, topN: o.topN, minCount: o.minCount, ratios: o.ratios, seed: o.seed, onTooSmall: o.onTooSmall };
+  if (!o.prefilterManifest) return prepareData(o.dir!, { ...common, classWeights: o.classWeights === 'balanced', warn: log });
+  // Only the files the prefilter kept: labels, split and weights then see exactly what training sees.
+  const root = path.resolve(o.dir!);
+  const kept = new Set((await keptFiles(o.prefilterManifest)).map((f) => path.resolve(root, f)));
+  const all = await scanImages(root);
+  const files = all.filter((f) => kept.has(path.resolve(f)));
+  log(`prefilter manifest ${o.prefilterManifest}: ${files.length} of ${all.length} files kept`);
+  const dataset = buildDataset(files, checkBuildDatasetOptions({ labelType: o.labelType, topN: o.topN, minCount: o.minCount }));
+  const ratios = o.ratios ?? [...SEED_RATIOS];
+  const split = stratifiedSplit(dataset.samples, { classes: dataset.classes, ratios, seed: o.seed, onTooSmall: o.onTooSmall ?? 'error', warn: log });
+  const classWeights = o.classWeights === 'balanced' ? balancedClassWeights(split.train.map((s) => s.label), split.classes.length) : null;
+  const manifest = createManifest({
+    root, labelType: dataset.labelType, seed: o.seed, options: { ...common, ratios, prefilterManifest: path.resolve(o.prefilterManifest) }, split,
+    ...(classWeights ? { classWeights } : {}), rejected: dataset.rejected, dropped: dataset.dropped,
+  });
+  return { manifest, classes: split.classes, splits: { train: split.train, val: split.val, test: split.test }, classWeights, dataset };
+}
+
+/** Trains a classifier end to end; see TrainOptions. Resolves when training stops for any reason. */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const o = resolveTrainOptions(options);
+  const started = Date.now();
+  const stream = o.stream ?? process.stdout;
+  const progress = new ProgressBar({ stream, mode: o.progress });
+  const log = (s: string) => progress.message(s);
+  const outDir = path.resolve(o.outDir);
+  const ckptDir = path.join(outDir, 'checkpoints');
+  fs.mkdirSync(ckptDir, { recursive: true });
+  const checkpoints = { best: path.join(ckptDir, 'best'), last: path.join(ckptDir, 'last') };
+
+  // Data: a resumed run reuses its own manifest so the split cannot drift.
+  const ownManifest = path.join(outDir, 'manifest.json');
+  const data = o.resume && fs.existsSync(ownManifest) ? await prepareFromManifest(ownManifest) : await loadData(o, log);
+  if (!(o.resume && fs.existsSync(ownManifest))) writeManifest(outDir, data.manifest);
+  const { classes, splits } = data;
+  const numClasses = classes.length;
+  const weights = o.classWeights === 'balanced' ? data.classWeights : null;
+  log(`${numClasses} classes; ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
+
+  // Model: fresh, or the last checkpoint (weights + optimizer state) when resuming.
+  const resumeState: TrainState | null = o.resume && fs.existsSync(statePath(outDir)) ? JSON.parse(fs.readFileSync(statePath(outDir), 'utf8')) : null;
+  if (o.resume && !resumeState) throw new Error(`--resume: no training state in ${outDir} (expected ${statePath(outDir)})`);
+  const inputShape: [number, number, number] = [o.inputSize[0], o.inputSize[1], 3];
+  const stage2 = resumeState ? resumeState.epoch >= o.headEpochs : o.headEpochs === 0;
+  const model = resumeState
+    ? await loadModel(checkpoints.last, { device: o.device, threads: o.threads })
+    : await createModel({ arch: o.arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
+      ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.threads ? { threads: o.threads } : {}) });
+  if (resumeState) await model.setTrainable(stage2 ? o.unfreeze : 'none');
+  if (o.weights && !resumeState) {
+    const report = await loadKerasWeights(model, o.weights, { allowPartial: o.allowPartial ?? false, expectMissing: [/^head_/], ignoreUnexpected: true, onSkip: log });
+    log(`loaded ${report.loaded.length} weights from ${o.weights}`);
+  }
+  let lr = resumeState ? resumeState.learningRate : stage2 ? o.learningRate : o.headLearningRate;
+  model.compile({ optimizer: { name: 'adam', learningRate: lr, ...(o.weightDecay ? { weightDecay: o.weightDecay } : {}) }, loss: 'categorical_crossentropy', ...(o.labelSmoothing ? { labelSmoothing: o.labelSmoothing } : {}) });
+
+  const loaderBase = { batchSize: o.batchSize, size: o.inputSize, resize: o.resize, preprocess: o.preprocess, onError: o.onError,
+    ...(o.loaderThreads ? { threads: o.loaderThreads } : {}), ...(o.prefetch ? { prefetch: o.prefetch } : {}) };
+  const trainLoader = createLoader({
+    ...loaderBase, files: splits.train.map((s) => s.file), labels: splits.train.map((s) => s.label),
+    ...(weights ? { sampleWeights: splits.train.map((s) => weights[s.label]) } : {}),
+    shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: o.augment.p ?? 0.7 },
+  });
+  const valLoader = createLoader({ ...loaderBase, files: splits.val.map((s) => s.file), labels: splits.val.map((s) => s.label), shuffle: false, augment: false });
+
+  const history: Record<string, number[]> = resumeState ? resumeState.history : {};
+  const csv = new CSVLogger(path.join(outDir, 'training.csv'), { append: !!resumeState });
+  await csv.onTrainBegin();
+  const tb = o.tensorboard ? new TensorBoardWriter(path.join(outDir, 'logs')) : null;
+  const earlyCfg = o.earlyStopping === false ? null : o.earlyStopping;
+  const early = earlyCfg ? new EarlyStopping({
+    monitor: earlyCfg.monitor ?? 'val_loss', mode: earlyCfg.mode ?? 'auto', minDelta: earlyCfg.minDelta ?? 0, patience: earlyCfg.patience ?? 12,
+    restoreBestWeights: earlyCfg.restoreBestWeights ?? true, startFromEpoch: earlyCfg.startFromEpoch ?? o.headEpochs, log,
+  }) : null;
+  early?.onTrainBegin();
+  let bestWeights: unknown = null;
+  if (early && resumeState?.earlyStopping) {
+    // The best weights of a resumed run are the best checkpoint on disk.
+    const haveBest = fs.existsSync(checkpointFiles(checkpoints.best).metadata);
+    early.loadState(resumeState.earlyStopping, haveBest);
+    if (haveBest) bestWeights = await (await loadModel(checkpoints.best)).getWeights();
+  }
+  const monitor = earlyCfg?.monitor ?? 'val_loss';
+  const meta = { classes, preprocess: o.preprocess, extra: { resize: o.resize, manifest: ownManifest, labelType: data.manifest.labelType, arch: o.arch } };
+  const checkpoint = new ModelCheckpoint({
+    filepath: checkpoints.best, monitor, mode: earlyCfg?.mode ?? 'auto', saveBestOnly: true, log,
+    save: (file, epoch) => model.save(file, { ...meta, epoch: epoch + 1 }),
+    ...(resumeState && resumeState.bestValue != null ? { initialValueThreshold: resumeState.bestValue } : {}),
+  });
+  const plateau = o.schedule === 'plateau' ? new ReduceLROnPlateau({ monitor: 'val_loss', factor: 0.5, patience: 3, log }) : null;
+
+  let stopSignal: string | null = null;
+  const onSignal = (sig: string) => () => { stopSignal = sig; log(`${sig} received: finishing the current step, then saving a checkpoint.`); };
+  const handlers = o.handleSignals ? (['SIGINT', 'SIGTERM'] as const).map((s) => [s, onSignal(s)] as const) : [];
+  for (const [s, h] of handlers) process.on(s, h);
+
+  const saveLast = async (epochsDone: number) => {
+    await model.save(checkpoints.last, { ...meta, epoch: epochsDone });
+    const state: TrainState = { epoch: epochsDone, history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: (checkpoint as any).best ?? null };
+    writeJsonAtomic(statePath(outDir), state);
+  };
+
+  let status: TrainResult['status'] = 'completed';
+  let message: string | undefined;
+  let epoch = resumeState ? resumeState.epoch : 0;
+  try {
+    for (; epoch < o.epochs; epoch++) {
+      if (epoch === o.headEpochs && o.headEpochs > 0 && !stage2Started(epoch, resumeState, o.headEpochs)) {
+        await model.setTrainable(o.unfreeze);
+        lr = o.learningRate;
+        model.setLearningRate(lr);
+        log(`Stage 2: unfreezing ${JSON.stringify(o.unfreeze)} at learning rate ${lr}`);
+      }
+      if (o.schedule === 'cosine' && epoch >= o.headEpochs) {
+        lr = cosineSchedule({ lr: o.learningRate, decaySteps: Math.max(1, o.epochs - o.headEpochs) })(epoch - o.headEpochs);
+        model.setLearningRate(lr);
+      }
+      progress.epochBegin(epoch, o.epochs, trainLoader.length);
+      let seen = 0, lossSum = 0, accSum = 0, step = 0;
+      for await (const batch of trainLoader.epoch(epoch)) {
+        const r = await model.trainOnBatch(batch);
+        if (!Number.isFinite(r.loss)) {
+          status = 'nan';
+          message = `Batch ${step}: Invalid loss (${r.loss}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
+          break;
+        }
+        seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step += 1;
+        progress.update(step, { accuracy: accSum / seen, loss: lossSum / seen });
+        if (stopSignal) break;
+      }
+      if (status === 'nan') { log(message!); break; }
+      if (stopSignal) {
+        // An interrupted epoch does not count: resume repeats it from its start.
+        status = 'interrupted';
+        await saveLast(epoch);
+        message = `Interrupted by ${stopSignal} during epoch ${epoch + 1}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
+        log(message);
+        break;
+      }
+      let vSeen = 0, vLoss = 0, vAcc = 0;
+      for await (const batch of valLoader.epoch(0)) {
+        const r = await model.evaluateOnBatch(batch);
+        vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
+      }
+      const logs: Logs = { accuracy: accSum / Math.max(seen, 1), loss: lossSum / Math.max(seen, 1), ...(vSeen ? { val_accuracy: vAcc / vSeen, val_loss: vLoss / vSeen } : {}), learning_rate: lr };
+      progress.epochEnd(logs);
+      for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
+      await csv.onEpochEnd(epoch, logs);
+      tb?.onEpochEnd(epoch, logs);
+      if (vSeen) await checkpoint.onEpochEnd(epoch, logs);
+      let stop = false;
+      if (early && vSeen) {
+        const d = early.onEpochEnd(epoch, logs);
+        if (d.captureWeights && early.restoreBestWeights) bestWeights = await model.getWeights();
+        stop = d.stop;
+      }
+      if (plateau && vSeen) {
+        const p = plateau.onEpochEnd(epoch, logs, lr);
+        if (p.reduced) { lr = p.lr; model.setLearningRate(lr); }
+      }
+      await saveLast(epoch + 1);
+      if (stop) { status = 'early_stopped'; epoch += 1; break; }
+    }
+  } finally {
+    for (const [s, h] of handlers) process.removeListener(s, h);
+    trainLoader.close();
+    valLoader.close();
+    await tb?.close();
+  }
+
+  let bestEpoch: number | null = early ? early.bestEpoch + 1 : null;
+  if (early && status !== 'interrupted' && status !== 'nan') {
+    const end = early.onTrainEnd();
+    if (end.restoreBest && bestWeights) await model.setWeights(bestWeights as any);
+    bestEpoch = end.bestEpoch + 1;
+  }
+
+  const result: TrainResult = { status, epochsRun: epoch, bestEpoch, history, classes, outDir, checkpoints, seconds: (Date.now() - started) / 1000, ...(message ? { message } : {}) };
+  if (!o.skipReport && status !== 'interrupted' && status !== 'nan' && splits.test.length) {
+    const labels = splits.test.map((s) => s.label);
+    const files = splits.test.map((s) => s.file);
+    const passOptions = { size: o.inputSize, resize: o.resize, preprocess: o.preprocess, batchSize: o.batchSize, ...(o.loaderThreads ? { threads: o.loaderThreads } : {}) };
+    const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, passOptions);
+    const grid = await gridImages(predictions, labels, classes, o.inputSize, 16);
+    result.test = metrics;
+    result.seconds = (Date.now() - started) / 1000;
+    result.report = await writeReport(path.join(outDir, 'report'), {
+      metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
+      info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
+    });
+    log(`test: loss ${metrics.loss.toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${metrics.topK.toFixed(4)}; report in ${path.join(outDir, 'report')}`);
+  }
+  return result;
+}
+
+/** True when the run resumed past the head stage already (its unfreeze happened before the checkpoint). */
+function stage2Started(epoch: number, resumeState: TrainState | null, headEpochs: number): boolean {
+  return !!resumeState && resumeState.epoch > headEpochs && epoch >= headEpochs;
+}
