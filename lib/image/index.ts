@@ -39,7 +39,9 @@ export interface ImageError extends Error {
 
 /** Turns a native "CODE|message" error into an Error with `code`, naming `file` when known. */
 export function toImageError(cause: unknown, file?: string): ImageError {
-  const text = cause instanceof Error ? cause.message : String(cause);
+  // Not `instanceof Error`: errors made by the addon may come from another realm (vm, jest).
+  const message = (cause as { message?: unknown } | null)?.message;
+  const text = typeof message === 'string' ? message : String(cause);
   const bar = text.indexOf('|');
   const code = bar > 0 && /^[A-Z0-9_]+$/.test(text.slice(0, bar)) ? text.slice(0, bar) : 'INTERNAL';
   const reason = bar > 0 && code !== 'INTERNAL' ? text.slice(bar + 1) : text;
