@@ -107,7 +107,7 @@ describe('bilinear', () => {
   test("rounds to uint8 for preprocess 'none'", async () => {
     const out = await decodeImage(source.file, { size: [20, 31], resize: 'bilinear', preprocess: 'none' });
     const reference = referenceBilinear(source.rgb, 37, 50, 20, 31);
-    expect(out.data).toBeInstanceOf(Uint8Array);
+    expect(out.data.constructor.name).toBe('Uint8Array');
     reference.forEach((v, i) => expect(Math.abs(out.data[i] - v)).toBeLessThanOrEqual(0.5 + 1e-4));
   });
 });
