@@ -226,7 +226,11 @@ export class Loader implements AsyncIterable<Batch> {
     return {
       next: async (): Promise<IteratorResult<Batch>> => {
         if (finished) return end();
-        if (this.closed) throw new Error('Loader is closed');
+        if (this.closed) {
+          finished = true;
+          if (token !== undefined) return end();  // close() ends an epoch in progress
+          throw new Error('Loader is closed');
+        }
         try {
           if (token === undefined) token = this.nativeLoader.startEpoch(epoch) as number;
           const raw: NativeBatch | null = await this.nativeLoader.next(token);

@@ -30,6 +30,7 @@ struct Loader::Slot {
   bool ready = false;
   std::vector<char> ok;
   std::vector<LoadError> errors;  // per sample, meaningful where !ok
+  std::vector<LoadError> failed;  // in batch order; recorded in stats on delivery (epoch order)
   std::string failure;            // "CODE|message" when onError is 'throw'
 };
 
@@ -182,7 +183,7 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
 void Loader::Finalize(Run& run, Slot& slot) {
   Batch& batch = *slot.batch;
   const int64_t first = batch.number * options_.batchSize;
-  std::vector<LoadError> failed;
+  std::vector<LoadError>& failed = slot.failed;
   int64_t kept = 0;
   for (int64_t i = 0; i < slot.capacity; ++i) {
     const int64_t fileIndex = run.order[size_t(first + i)];
@@ -211,10 +212,6 @@ void Loader::Finalize(Run& run, Slot& slot) {
     const LoadError& e = failed.front();
     slot.failure = e.code + "|Cannot load \"" + e.file + "\": " + e.reason;
   }
-  if (!failed.empty() && !run.cancelled) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    errors_.insert(errors_.end(), failed.begin(), failed.end());
-  }
 }
 
 BatchPtr Loader::Next(uint64_t token) {
@@ -241,6 +238,7 @@ BatchPtr Loader::Next(uint64_t token) {
     ++run->delivered;
     changed_.notify_all();  // a prefetch place is free
     if (run->delivered >= batchesPerEpoch_) EndRunTimer(*run);
+    errors_.insert(errors_.end(), slot->failed.begin(), slot->failed.end());
     if (!slot->failure.empty()) {
       run->cancelled = true;  // the iteration rejects; stop producing the rest of the epoch
       EndRunTimer(*run);
