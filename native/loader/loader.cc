@@ -21,9 +21,38 @@ std::vector<int64_t> EpochOrder(int64_t count, bool shuffle, uint64_t seed, int6
   return order;
 }
 
+// Batches released by their last owner come back here (when the loader still exists), so
+// steady-state training reuses a few pixel buffers instead of churning large allocations that
+// malloc keeps in per-thread arenas.
+struct Loader::BatchPool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Batch>> free;
+  size_t limit = 0;
+};
+
+BatchPtr Loader::AcquireBatch() {
+  std::unique_ptr<Batch> batch;
+  {
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    if (!pool_->free.empty()) {
+      batch = std::move(pool_->free.back());
+      pool_->free.pop_back();
+    }
+  }
+  if (!batch) batch = std::make_unique<Batch>();
+  std::weak_ptr<BatchPool> home = pool_;
+  return BatchPtr(batch.release(), [home](Batch* released) {
+    std::unique_ptr<Batch> owned(released);
+    if (auto pool = home.lock()) {
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      if (pool->free.size() < pool->limit) pool->free.push_back(std::move(owned));
+    }
+  });
+}
+
 // One batch being assembled. `pending` counts samples not yet written.
 struct Loader::Slot {
-  BatchPtr batch = std::make_shared<Batch>();
+  BatchPtr batch;
   int64_t capacity = 0;
   int64_t pending = 0;
   bool allocated = false;  // pixels buffer sized (done outside the lock by the first worker)
@@ -67,6 +96,8 @@ Loader::Loader(LoaderOptions options)
   if (!options_.sampleWeights.empty() && options_.sampleWeights.size() != options_.files.size()) {
     throw std::invalid_argument("INVALID_ARGUMENT|sampleWeights must have one entry per file");
   }
+  pool_ = std::make_shared<BatchPool>();
+  pool_->limit = size_t(options_.prefetch) + 2;
   for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
@@ -114,6 +145,7 @@ void Loader::WorkerLoop() {
     const bool allocate = !entry;
     if (allocate) {
       entry = std::make_shared<Slot>();
+      entry->batch = AcquireBatch();
       const int64_t first = number * options_.batchSize;
       entry->capacity = std::min<int64_t>(options_.batchSize, itemsPerEpoch_ - first);
       entry->pending = entry->capacity;
@@ -126,6 +158,11 @@ void Loader::WorkerLoop() {
     lock.unlock();
     if (allocate) {
       Batch& batch = *slot->batch;
+      // A recycled batch keeps its buffers' capacity; only metadata is reset.
+      batch.labels.clear();
+      batch.sampleWeights.clear();
+      batch.files.clear();
+      batch.indices.clear();
       batch.height = options_.height;
       batch.width = options_.width;
       batch.isUint8 = options_.preprocess == image::Preprocess::None;

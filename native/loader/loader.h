@@ -71,6 +71,8 @@ class Loader {
  private:
   struct Slot;
   struct Run;
+  struct BatchPool;
+  BatchPtr AcquireBatch();
   void WorkerLoop();
   bool HasWork() const;
   void ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage& decoded, std::vector<uint8_t>& bytes);
@@ -88,6 +90,7 @@ class Loader {
   uint64_t nextToken_ = 1;
   bool closed_ = false;
   std::vector<std::thread> workers_;
+  std::shared_ptr<BatchPool> pool_;  // recycles pixel buffers released by JS / the engine
 
   int64_t images_ = 0, batches_ = 0;
   std::vector<LoadError> errors_;
