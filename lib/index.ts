@@ -19,3 +19,7 @@ export type { KerasWeightsModel, WeightSpecEntry, NamedTensor, LayerInfo } from 
 // Prefilter: drop non-car pictures with the 1000-class ImageNet model (seed's CAR_IDX and threshold).
 export { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, CAR_THRESHOLD } from './data/prefilter';
 export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgress, PrefilterMethod, PrefilterResize, PrefilterLoaderFactory, PrefilterLoader, PrefilterBatch } from './data/prefilter';
+export { decodeImage, encodeJpeg } from './image';
+export type { DecodeOptions, DecodedImage, EncodeOptions, ImageError, ResizeMethod, Preprocess, DctMethod } from './image';
+export { createLoader, Loader, Batch } from './loader';
+export type { LoaderOptions, LoaderStats, LoadErrorRecord, AugmentOptions } from './loader';

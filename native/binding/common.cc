@@ -6,10 +6,20 @@ namespace {
 // Random 128-bit tag identifying carclass batch externals (napi_type_tag_object).
 const napi_type_tag kBatchTag = {0x6361726373617373ULL, 0x62617463685f7631ULL};
 
-void DeleteBatch(Napi::Env, BatchPtr* holder) { delete holder; }
+// Pixel bytes are reported to V8 so that garbage collection keeps up with large batches
+// that are only small objects on the JS heap.
+int64_t PixelBytes(const Batch& batch) {
+  return int64_t(batch.pixels.size() * sizeof(float) + batch.pixelsU8.size());
+}
+
+void DeleteBatch(Napi::Env env, BatchPtr* holder) {
+  if (*holder) Napi::MemoryManagement::AdjustExternalMemory(env, -PixelBytes(**holder));
+  delete holder;
+}
 }  // namespace
 
 Napi::Value WrapBatch(Napi::Env env, BatchPtr batch) {
+  if (batch) Napi::MemoryManagement::AdjustExternalMemory(env, PixelBytes(*batch));
   auto holder = new BatchPtr(std::move(batch));
   auto external = Napi::External<BatchPtr>::New(env, holder, DeleteBatch);
   NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, external, &kBatchTag), Napi::Value());

@@ -1,6 +1,203 @@
-// Placeholder until the loader binding lands; replaced by its own issue's work.
+// Loader object: next() resolves with a batch (handle + metadata) or null at epoch end.
+// The wait for a batch runs on the libuv pool, so the event loop never blocks.
+#include <cstring>
+#include <memory>
+
 #include "binding/common.h"
+#include "loader/loader.h"
 
 namespace carclass {
-void InitLoader(Napi::Env, Napi::Object) {}
+
+namespace {
+
+std::vector<std::string> GetStrings(Napi::Env env, Napi::Value value, const char* name) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
+    out[i] = v.As<Napi::String>().Utf8Value();
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<T> GetNumbers(Napi::Env env, Napi::Value value, const char* name) {
+  std::vector<T> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
+  Napi::Array array = value.As<Napi::Array>();
+  out.resize(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
+    out[i] = T(v.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch) {
+  Napi::Object out = Napi::Object::New(env);
+  const size_t n = size_t(batch->size);
+  auto labels = Napi::Int32Array::New(env, n);
+  auto indices = Napi::Int32Array::New(env, n);
+  Napi::Array files = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; ++i) {
+    labels[i] = batch->labels[i];
+    indices[i] = int32_t(batch->indices[i]);
+    files.Set(uint32_t(i), batch->files[i]);
+  }
+  out.Set("labels", labels);
+  out.Set("indices", indices);
+  out.Set("files", files);
+  if (!batch->sampleWeights.empty()) {
+    auto weights = Napi::Float32Array::New(env, n);
+    std::memcpy(weights.Data(), batch->sampleWeights.data(), n * sizeof(float));
+    out.Set("sampleWeights", weights);
+  }
+  out.Set("size", double(batch->size));
+  out.Set("height", double(batch->height));
+  out.Set("width", double(batch->width));
+  out.Set("epoch", double(batch->epoch));
+  out.Set("number", double(batch->number));
+  out.Set("isUint8", batch->isUint8);
+  out.Set("handle", WrapBatch(env, batch));
+  return out;
+}
+
+class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeLoader",
+                       {InstanceMethod("startEpoch", &LoaderWrap::StartEpoch), InstanceMethod("next", &LoaderWrap::Next),
+                        InstanceMethod("cancel", &LoaderWrap::Cancel), InstanceMethod("close", &LoaderWrap::Close),
+                        InstanceMethod("stats", &LoaderWrap::Stats),
+                        InstanceAccessor("length", &LoaderWrap::Length, nullptr)});
+  }
+
+  explicit LoaderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoaderWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "new NativeLoader(options)");
+    Napi::Object o = info[0].As<Napi::Object>();
+    loader::LoaderOptions options;
+    options.files = GetStrings(env, o.Get("files"), "files");
+    options.labels = GetNumbers<int32_t>(env, o.Get("labels"), "labels");
+    options.sampleWeights = GetNumbers<float>(env, o.Get("sampleWeights"), "sampleWeights");
+    options.batchSize = GetInt(o, "batchSize", 32);
+    options.height = int(GetInt(o, "height", 224));
+    options.width = int(GetInt(o, "width", 224));
+    options.decode.lenient = GetBool(o, "lenient", false);
+    options.decode.maxPixels = GetInt(o, "maxPixels", options.decode.maxPixels);
+    options.shuffle = GetBool(o, "shuffle", true);
+    options.seed = uint64_t(GetNumber(o, "seed", 0));
+    options.augment = GetBool(o, "augment", false);
+    options.augmentProbability = GetNumber(o, "augmentP", 0.7);
+    options.threads = int(GetInt(o, "threads", 1));
+    options.prefetch = int(GetInt(o, "prefetch", 2));
+    options.skipErrors = GetString(o, "onError", "skip") != "throw";
+    options.dropRemainder = GetBool(o, "dropRemainder", false);
+    try {
+      options.decode.dct = image::ParseDct(GetString(o, "dct", "fast"));
+      options.resize = image::ParseResize(GetString(o, "resize", "crop_or_pad"));
+      options.preprocess = image::ParsePreprocess(GetString(o, "preprocess", "tf"));
+      loader_ = std::make_shared<loader::Loader>(std::move(options));
+    } catch (const std::exception& e) {
+      throw Napi::TypeError::New(env, e.what());
+    }
+  }
+
+ private:
+  loader::Loader& Live(Napi::Env env) {
+    if (!loader_) throw Napi::Error::New(env, "LOADER_CLOSED|the loader is closed");
+    return *loader_;
+  }
+
+  Napi::Value StartEpoch(const Napi::CallbackInfo& info) {
+    const int64_t epoch = info[0].As<Napi::Number>().Int64Value();
+    try {
+      return Napi::Number::New(info.Env(), double(Live(info.Env()).StartEpoch(epoch)));
+    } catch (const std::runtime_error& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  }
+
+  Napi::Value Next(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const uint64_t token = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+    Live(env);
+    std::shared_ptr<loader::Loader> loader = loader_;  // kept alive while the wait runs
+    return RunAsync<BatchPtr>(
+        env, [loader, token]() { return loader->Next(token); },
+        [](Napi::Env env, BatchPtr& batch) -> Napi::Value {
+          if (!batch) return env.Null();
+          return BatchToObject(env, batch);
+        });
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (loader_) loader_->Cancel(uint64_t(info[0].As<Napi::Number>().DoubleValue()));
+    return info.Env().Undefined();
+  }
+
+  // Joins the worker threads (at most one image each in flight) and frees queued batches.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (loader_) {
+      loader_->Close();
+      closedStats_ = loader_->Stats();
+      lengthAfterClose_ = loader_->BatchesPerEpoch();
+      loader_.reset();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    loader::LoaderStats stats = loader_ ? loader_->Stats() : closedStats_;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("images", double(stats.images));
+    out.Set("batches", double(stats.batches));
+    out.Set("imagesPerSecond", stats.imagesPerSecond);
+    Napi::Array errors = Napi::Array::New(env, stats.errors.size());
+    for (size_t i = 0; i < stats.errors.size(); ++i) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("file", stats.errors[i].file);
+      e.Set("code", stats.errors[i].code);
+      e.Set("reason", stats.errors[i].reason);
+      errors.Set(uint32_t(i), e);
+    }
+    out.Set("errors", errors);
+    return out;
+  }
+
+  Napi::Value Length(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(loader_ ? loader_->BatchesPerEpoch() : lengthAfterClose_));
+  }
+
+  std::shared_ptr<loader::Loader> loader_;
+  loader::LoaderStats closedStats_;
+  int64_t lengthAfterClose_ = 0;
+};
+
+// batchPixels(handle): a copy of the pixels as Float32Array (Uint8Array for preprocess 'none').
+Napi::Value BatchPixels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BatchPtr batch = UnwrapBatch(info[0]);
+  if (batch->isUint8) {
+    auto out = Napi::Uint8Array::New(env, batch->pixelsU8.size());
+    std::memcpy(out.Data(), batch->pixelsU8.data(), batch->pixelsU8.size());
+    return out;
+  }
+  auto out = Napi::Float32Array::New(env, batch->pixels.size());
+  std::memcpy(out.Data(), batch->pixels.data(), batch->pixels.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace
+
+void InitLoader(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeLoader", LoaderWrap::Define(env));
+  exports.Set("batchPixels", Napi::Function::New(env, BatchPixels, "batchPixels"));
+}
+
 }  // namespace carclass

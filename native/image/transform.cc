@@ -1,0 +1,234 @@
+#include "image/transform.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "image/random.h"
+
+namespace carclass::image {
+
+Resize ParseResize(const std::string& name) {
+  if (name == "crop_or_pad") return Resize::CropOrPad;
+  if (name == "bilinear") return Resize::Bilinear;
+  if (name == "nearest") return Resize::Nearest;
+  throw ImageError("INVALID_ARGUMENT", "unknown resize '" + name + "'");
+}
+
+Preprocess ParsePreprocess(const std::string& name) {
+  if (name == "tf") return Preprocess::Tf;
+  if (name == "caffe") return Preprocess::Caffe;
+  if (name == "none") return Preprocess::None;
+  throw ImageError("INVALID_ARGUMENT", "unknown preprocess '" + name + "'");
+}
+
+Dct ParseDct(const std::string& name) {
+  if (name == "fast") return Dct::Fast;
+  if (name == "accurate") return Dct::Accurate;
+  throw ImageError("INVALID_ARGUMENT", "unknown dct '" + name + "'");
+}
+
+namespace {
+
+constexpr float kCaffeMeanBgr[3] = {103.939f, 116.779f, 123.68f};
+
+// Output channel c reads source channel SourceChannel(c): caffe wants BGR.
+int SourceChannel(Preprocess p, int c) { return p == Preprocess::Caffe ? 2 - c : c; }
+
+// Same float32 operations as Keras: x / 127.5 - 1, or x - mean.
+float PreprocessValue(Preprocess p, int outChannel, float x) {
+  if (p == Preprocess::Tf) return x / 127.5f - 1.0f;
+  return x - kCaffeMeanBgr[outChannel];
+}
+
+// Lookup table per output channel for integer inputs.
+struct Table {
+  std::array<std::array<float, 256>, 3> values;
+  explicit Table(Preprocess p) {
+    for (int c = 0; c < 3; ++c)
+      for (int v = 0; v < 256; ++v) values[c][v] = PreprocessValue(p, c, float(v));
+  }
+};
+
+const Table& TableFor(Preprocess p) {
+  static const Table tf(Preprocess::Tf), caffe(Preprocess::Caffe);
+  return p == Preprocess::Caffe ? caffe : tf;
+}
+
+// Axis plan for resize_with_crop_or_pad: crop first, then pad; odd extra goes bottom/right.
+struct Span {
+  int srcStart, dstStart, count;
+};
+Span CropOrPadSpan(int in, int out) {
+  if (in >= out) return {(in - out) / 2, 0, out};
+  return {0, (out - in) / 2, in};
+}
+
+// Writes pixels from a per-output-pixel source index (-1 = padding) through the table.
+void WriteMapped(const uint8_t* src, int srcWidth, const std::vector<int>& rows, const std::vector<int>& cols,
+                 Preprocess p, float* dstF, uint8_t* dstU8) {
+  const int outW = int(cols.size());
+  if (p == Preprocess::None) {
+    for (size_t y = 0; y < rows.size(); ++y) {
+      uint8_t* d = dstU8 + y * outW * 3;
+      for (int x = 0; x < outW; ++x, d += 3) {
+        if (rows[y] < 0 || cols[x] < 0) { d[0] = d[1] = d[2] = 0; continue; }
+        const uint8_t* s = src + (size_t(rows[y]) * srcWidth + cols[x]) * 3;
+        d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+      }
+    }
+    return;
+  }
+  const Table& table = TableFor(p);
+  const int c0 = SourceChannel(p, 0), c2 = SourceChannel(p, 2);
+  const float pad0 = table.values[0][0], pad1 = table.values[1][0], pad2 = table.values[2][0];
+  for (size_t y = 0; y < rows.size(); ++y) {
+    float* d = dstF + y * outW * 3;
+    if (rows[y] < 0) {
+      for (int x = 0; x < outW; ++x, d += 3) { d[0] = pad0; d[1] = pad1; d[2] = pad2; }
+      continue;
+    }
+    const uint8_t* srcRow = src + size_t(rows[y]) * srcWidth * 3;
+    for (int x = 0; x < outW; ++x, d += 3) {
+      if (cols[x] < 0) { d[0] = pad0; d[1] = pad1; d[2] = pad2; continue; }
+      const uint8_t* s = srcRow + cols[x] * 3;
+      d[0] = table.values[0][s[c0]];
+      d[1] = table.values[1][s[1]];
+      d[2] = table.values[2][s[c2]];
+    }
+  }
+}
+
+std::vector<int> CropOrPadIndex(int in, int out) {
+  std::vector<int> index(out, -1);
+  Span span = CropOrPadSpan(in, out);
+  for (int i = 0; i < span.count; ++i) index[span.dstStart + i] = span.srcStart + i;
+  return index;
+}
+
+// PIL's NEAREST resize (ImagingScaleAffine): source = floor of an accumulated (i + 0.5) * scale.
+std::vector<int> NearestIndex(int in, int out) {
+  std::vector<int> index(out);
+  const double scale = double(in) / out;
+  double position = scale * 0.5;
+  for (int i = 0; i < out; ++i, position += scale) index[i] = std::min(int(position), in - 1);
+  return index;
+}
+
+// TF half-pixel bilinear coefficients for one axis, in float32 as TF computes them.
+struct Lerp {
+  int lo, hi;
+  float t;
+};
+std::vector<Lerp> BilinearAxis(int in, int out) {
+  std::vector<Lerp> axis(out);
+  const float scale = float(in) / float(out);
+  for (int i = 0; i < out; ++i) {
+    const float src = (float(i) + 0.5f) * scale - 0.5f;
+    const float floorSrc = std::floor(src);
+    axis[i].lo = std::max(int(floorSrc), 0);
+    axis[i].hi = std::min(int(std::ceil(src)), in - 1);
+    axis[i].t = src - floorSrc;
+  }
+  return axis;
+}
+
+void RenderBilinear(const RgbImage& src, int outH, int outW, Preprocess p, float* dstF, uint8_t* dstU8) {
+  const std::vector<Lerp> ys = BilinearAxis(src.height, outH), xs = BilinearAxis(src.width, outW);
+  const uint8_t* s = src.pixels.data();
+  const size_t stride = size_t(src.width) * 3;
+  for (int y = 0; y < outH; ++y) {
+    const uint8_t* top = s + ys[y].lo * stride;
+    const uint8_t* bottom = s + ys[y].hi * stride;
+    for (int x = 0; x < outW; ++x) {
+      const size_t outBase = (size_t(y) * outW + x) * 3;
+      for (int c = 0; c < 3; ++c) {
+        const int sc = SourceChannel(p, c);
+        const float tl = top[xs[x].lo * 3 + sc], tr = top[xs[x].hi * 3 + sc];
+        const float bl = bottom[xs[x].lo * 3 + sc], br = bottom[xs[x].hi * 3 + sc];
+        const float upper = tl + (tr - tl) * xs[x].t;
+        const float lower = bl + (br - bl) * xs[x].t;
+        const float value = upper + (lower - upper) * ys[y].t;
+        if (p == Preprocess::None) {
+          dstU8[outBase + c] = uint8_t(std::clamp(std::lround(value), 0L, 255L));
+        } else {
+          dstF[outBase + c] = PreprocessValue(p, c, value);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void Render(const RgbImage& src, int outH, int outW, Resize resize, Preprocess p, float* dstF, uint8_t* dstU8) {
+  if (outH <= 0 || outW <= 0) throw ImageError("INVALID_ARGUMENT", "output size must be positive");
+  if (src.height <= 0 || src.width <= 0) throw ImageError("INVALID_ARGUMENT", "empty source image");
+  switch (resize) {
+    case Resize::CropOrPad:
+      WriteMapped(src.pixels.data(), src.width, CropOrPadIndex(src.height, outH), CropOrPadIndex(src.width, outW), p, dstF,
+                  dstU8);
+      return;
+    case Resize::Nearest:
+      WriteMapped(src.pixels.data(), src.width, NearestIndex(src.height, outH), NearestIndex(src.width, outW), p, dstF,
+                  dstU8);
+      return;
+    case Resize::Bilinear:
+      RenderBilinear(src, outH, outW, p, dstF, dstU8);
+      return;
+  }
+}
+
+namespace {
+float UniformBelow(CounterRng& rng, float lo, float hi) {
+  float v = float(lo + (double(hi) - lo) * rng.NextUnit());
+  return v < hi ? v : std::nextafter(hi, lo);  // float rounding must not reach the open end
+}
+}  // namespace
+
+AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double probability) {
+  CounterRng rng(StreamKey(seed, kDomainAugment, uint64_t(epoch), uint64_t(index)));
+  AugmentDraw draw;
+  // Always consume the same draws so each one keeps its meaning whatever p is.
+  const double gate = rng.NextUnit();
+  const double flip = rng.NextUnit();
+  const float brightness = UniformBelow(rng, -0.1f, 0.1f);
+  const float contrast = UniformBelow(rng, 0.8f, 1.2f);
+  draw.applied = gate < probability;
+  if (draw.applied) {
+    draw.flip = flip < 0.5;
+    draw.brightness = brightness;
+    draw.contrast = contrast;
+  }
+  return draw;
+}
+
+void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
+  if (!draw.applied) return;
+  const size_t pixels = size_t(height) * width;
+  if (draw.flip) {
+    for (int y = 0; y < height; ++y) {
+      float* row = hwc + size_t(y) * width * 3;
+      for (int a = 0, b = width - 1; a < b; ++a, --b)
+        for (int c = 0; c < 3; ++c) std::swap(row[a * 3 + c], row[b * 3 + c]);
+    }
+  }
+  double sum[3] = {0, 0, 0};
+  for (size_t i = 0; i < pixels; ++i) {
+    float* px = hwc + i * 3;
+    for (int c = 0; c < 3; ++c) {
+      px[c] += draw.brightness;
+      sum[c] += px[c];
+    }
+  }
+  float mean[3];
+  for (int c = 0; c < 3; ++c) mean[c] = float(sum[c] / double(pixels));
+  for (size_t i = 0; i < pixels; ++i) {
+    float* px = hwc + i * 3;
+    for (int c = 0; c < 3; ++c) px[c] = (px[c] - mean[c]) * draw.contrast + mean[c];
+  }
+}
+
+}  // namespace carclass::image

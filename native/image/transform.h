@@ -1,0 +1,34 @@
+// Geometry (TF crop_or_pad, TF half-pixel bilinear, PIL nearest), Keras preprocessing and the
+// seed's augmentation. Exact rules: shared/docs/REFERENCE.md section 2.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "image/jpeg.h"
+
+namespace carclass::image {
+
+enum class Resize { CropOrPad, Bilinear, Nearest };
+enum class Preprocess { Tf, Caffe, None };
+
+Resize ParseResize(const std::string& name);
+Preprocess ParsePreprocess(const std::string& name);
+Dct ParseDct(const std::string& name);
+
+// Writes `src` resized to outHeight x outWidth x 3 into `dstFloat` (tf, caffe) or `dstU8` (none).
+// Bilinear values are rounded to nearest for 'none'. Padding is value 0 before preprocessing.
+void Render(const RgbImage& src, int outHeight, int outWidth, Resize resize, Preprocess preprocess, float* dstFloat,
+            uint8_t* dstU8);
+
+// Per-image augmentation decided from (seed, epoch, index) alone.
+struct AugmentDraw {
+  bool applied = false;     // with probability p
+  bool flip = false;        // p 0.5 when applied
+  float brightness = 0.f;   // [-0.1, 0.1)
+  float contrast = 1.f;     // [0.8, 1.2)
+};
+AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double probability);
+// Flip, then brightness (no clipping), then contrast around each channel's mean; HWC float.
+void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw);
+
+}  // namespace carclass::image

@@ -1,0 +1,329 @@
+#include "loader/loader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+
+#include "image/random.h"
+
+namespace carclass::loader {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<int64_t> EpochOrder(int64_t count, bool shuffle, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  if (!shuffle) return order;
+  image::CounterRng rng(image::StreamKey(seed, image::kDomainShuffle, uint64_t(epoch), 0));
+  for (int64_t i = count - 1; i > 0; --i) std::swap(order[size_t(i)], order[rng.NextBelow(uint64_t(i) + 1)]);
+  return order;
+}
+
+// Batches released by their last owner come back here (when the loader still exists), so
+// steady-state training reuses a few pixel buffers instead of churning large allocations that
+// malloc keeps in per-thread arenas.
+struct Loader::BatchPool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Batch>> free;
+  size_t limit = 0;
+};
+
+BatchPtr Loader::AcquireBatch() {
+  std::unique_ptr<Batch> batch;
+  {
+    std::lock_guard<std::mutex> lock(pool_->mutex);
+    if (!pool_->free.empty()) {
+      batch = std::move(pool_->free.back());
+      pool_->free.pop_back();
+    }
+  }
+  if (!batch) batch = std::make_unique<Batch>();
+  std::weak_ptr<BatchPool> home = pool_;
+  return BatchPtr(batch.release(), [home](Batch* released) {
+    std::unique_ptr<Batch> owned(released);
+    if (auto pool = home.lock()) {
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      if (pool->free.size() < pool->limit) pool->free.push_back(std::move(owned));
+    }
+  });
+}
+
+// One batch being assembled. `pending` counts samples not yet written.
+struct Loader::Slot {
+  BatchPtr batch;
+  int64_t capacity = 0;
+  int64_t pending = 0;
+  bool allocated = false;  // pixels buffer sized (done outside the lock by the first worker)
+  bool ready = false;
+  std::vector<char> ok;
+  std::vector<LoadError> errors;  // per sample, meaningful where !ok
+  std::vector<LoadError> failed;  // in batch order; recorded in stats on delivery (epoch order)
+  std::string failure;            // "CODE|message" when onError is 'throw'
+};
+
+struct Loader::Run {
+  uint64_t token = 0;
+  int64_t epoch = 0;
+  std::vector<int64_t> order;
+  int64_t nextItem = 0;   // next epoch position to hand to a worker
+  int64_t delivered = 0;  // batches handed to Next()
+  std::atomic<bool> cancelled{false};  // read without the lock by workers as an early-out
+  bool timing = true;
+  Clock::time_point start = Clock::now();
+  std::map<int64_t, std::shared_ptr<Slot>> slots;
+};
+
+namespace {
+int64_t CountBatches(int64_t files, int64_t batchSize, bool dropRemainder) {
+  return dropRemainder ? files / batchSize : (files + batchSize - 1) / batchSize;
+}
+}  // namespace
+
+Loader::Loader(LoaderOptions options)
+    : options_(std::move(options)),
+      batchesPerEpoch_(CountBatches(int64_t(options_.files.size()), std::max<int64_t>(options_.batchSize, 1),
+                                    options_.dropRemainder)),
+      itemsPerEpoch_(std::min<int64_t>(int64_t(options_.files.size()), batchesPerEpoch_ * options_.batchSize)),
+      sampleValues_(size_t(options_.height) * options_.width * 3) {
+  if (options_.batchSize < 1 || options_.height < 1 || options_.width < 1 || options_.threads < 1 || options_.prefetch < 1) {
+    throw std::invalid_argument("INVALID_ARGUMENT|batchSize, size, threads and prefetch must be positive");
+  }
+  if (!options_.labels.empty() && options_.labels.size() != options_.files.size()) {
+    throw std::invalid_argument("INVALID_ARGUMENT|labels must have one entry per file");
+  }
+  if (!options_.sampleWeights.empty() && options_.sampleWeights.size() != options_.files.size()) {
+    throw std::invalid_argument("INVALID_ARGUMENT|sampleWeights must have one entry per file");
+  }
+  pool_ = std::make_shared<BatchPool>();
+  pool_->limit = size_t(options_.prefetch) + 2;
+  for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+Loader::~Loader() { Close(); }
+
+uint64_t Loader::StartEpoch(int64_t epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw std::runtime_error("LOADER_CLOSED|the loader is closed");
+  if (current_) {
+    current_->cancelled = true;
+    EndRunTimer(*current_);
+  }
+  auto run = std::make_shared<Run>();
+  run->token = nextToken_++;
+  run->epoch = epoch;
+  run->order = EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch);
+  current_ = run;
+  changed_.notify_all();
+  return run->token;
+}
+
+void Loader::EndRunTimer(Run& run) {
+  if (!run.timing) return;
+  run.timing = false;
+  activeSeconds_ += std::chrono::duration<double>(Clock::now() - run.start).count();
+}
+
+bool Loader::HasWork() const {
+  if (!current_ || current_->cancelled) return false;
+  const Run& run = *current_;
+  return run.nextItem < itemsPerEpoch_ && run.nextItem / options_.batchSize < run.delivered + options_.prefetch;
+}
+
+void Loader::WorkerLoop() {
+  image::RgbImage decoded;    // reused across images: no per-image allocation once warm
+  std::vector<uint8_t> bytes;
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return closed_ || HasWork(); });
+    if (closed_) return;
+    std::shared_ptr<Run> run = current_;
+    const int64_t position = run->nextItem++;
+    const int64_t number = position / options_.batchSize;
+    std::shared_ptr<Slot>& entry = run->slots[number];
+    const bool allocate = !entry;
+    if (allocate) {
+      entry = std::make_shared<Slot>();
+      entry->batch = AcquireBatch();
+      const int64_t first = number * options_.batchSize;
+      entry->capacity = std::min<int64_t>(options_.batchSize, itemsPerEpoch_ - first);
+      entry->pending = entry->capacity;
+      entry->ok.assign(size_t(entry->capacity), 0);
+      entry->errors.resize(size_t(entry->capacity));
+      entry->batch->epoch = run->epoch;
+      entry->batch->number = number;
+    }
+    std::shared_ptr<Slot> slot = entry;
+    lock.unlock();
+    if (allocate) {
+      Batch& batch = *slot->batch;
+      // A recycled batch keeps its buffers' capacity; only metadata is reset.
+      batch.labels.clear();
+      batch.sampleWeights.clear();
+      batch.files.clear();
+      batch.indices.clear();
+      batch.height = options_.height;
+      batch.width = options_.width;
+      batch.isUint8 = options_.preprocess == image::Preprocess::None;
+      if (batch.isUint8) batch.pixelsU8.resize(size_t(slot->capacity) * sampleValues_);
+      else batch.pixels.resize(size_t(slot->capacity) * sampleValues_);
+      lock.lock();
+      slot->allocated = true;
+      changed_.notify_all();
+      lock.unlock();
+    }
+    ProcessItem(*run, *slot, position, decoded, bytes);
+    lock.lock();
+    if (--slot->pending == 0) {
+      lock.unlock();
+      Finalize(*run, *slot);
+      lock.lock();
+      slot->ready = true;
+      changed_.notify_all();
+    }
+  }
+}
+
+void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage& decoded, std::vector<uint8_t>& bytes) {
+  const size_t index = size_t(position % options_.batchSize);
+  if (run.cancelled) return;  // results of a cancelled run are never read
+  const int64_t fileIndex = run.order[size_t(position)];
+  const std::string& file = options_.files[size_t(fileIndex)];
+  try {
+    image::ReadFile(file, bytes);
+    image::DecodeJpeg(bytes.data(), bytes.size(), options_.decode, decoded);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return slot.allocated; });
+    }
+    Batch& batch = *slot.batch;
+    float* floats = batch.isUint8 ? nullptr : batch.pixels.data() + index * sampleValues_;
+    uint8_t* bytesOut = batch.isUint8 ? batch.pixelsU8.data() + index * sampleValues_ : nullptr;
+    image::Render(decoded, options_.height, options_.width, options_.resize, options_.preprocess, floats, bytesOut);
+    if (options_.augment && floats) {
+      image::ApplyAugment(floats, options_.height, options_.width,
+                          image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability));
+    }
+    slot.ok[index] = 1;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++images_;
+  } catch (const image::ImageError& e) {
+    slot.errors[index] = {file, e.code(), e.reason()};
+  } catch (const std::exception& e) {
+    slot.errors[index] = {file, "INTERNAL", e.what()};
+  }
+}
+
+// Runs once per batch, by the worker that wrote its last sample: compacts away failed samples
+// and attaches labels, weights, files and indices.
+void Loader::Finalize(Run& run, Slot& slot) {
+  Batch& batch = *slot.batch;
+  const int64_t first = batch.number * options_.batchSize;
+  std::vector<LoadError>& failed = slot.failed;
+  int64_t kept = 0;
+  for (int64_t i = 0; i < slot.capacity; ++i) {
+    const int64_t fileIndex = run.order[size_t(first + i)];
+    if (!slot.ok[size_t(i)]) {
+      failed.push_back(slot.errors[size_t(i)]);
+      continue;
+    }
+    if (kept != i) {
+      if (batch.isUint8) {
+        std::memmove(batch.pixelsU8.data() + kept * sampleValues_, batch.pixelsU8.data() + i * sampleValues_, sampleValues_);
+      } else {
+        std::memmove(batch.pixels.data() + kept * sampleValues_, batch.pixels.data() + i * sampleValues_,
+                     sampleValues_ * sizeof(float));
+      }
+    }
+    batch.labels.push_back(options_.labels.empty() ? -1 : options_.labels[size_t(fileIndex)]);
+    if (!options_.sampleWeights.empty()) batch.sampleWeights.push_back(options_.sampleWeights[size_t(fileIndex)]);
+    batch.files.push_back(options_.files[size_t(fileIndex)]);
+    batch.indices.push_back(fileIndex);
+    ++kept;
+  }
+  batch.size = kept;
+  if (batch.isUint8) batch.pixelsU8.resize(size_t(kept) * sampleValues_);
+  else batch.pixels.resize(size_t(kept) * sampleValues_);
+  if (!failed.empty() && !options_.skipErrors) {
+    const LoadError& e = failed.front();
+    slot.failure = e.code + "|Cannot load \"" + e.file + "\": " + e.reason;
+  }
+}
+
+BatchPtr Loader::Next(uint64_t token) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (closed_) return nullptr;
+    if (!current_ || current_->token != token) {
+      throw std::runtime_error("EPOCH_SUPERSEDED|this epoch's iteration was cancelled or replaced by another epoch");
+    }
+    std::shared_ptr<Run> run = current_;
+    if (run->delivered >= batchesPerEpoch_ || run->cancelled) {
+      EndRunTimer(*run);
+      return nullptr;
+    }
+    changed_.wait(lock, [&] {
+      if (closed_ || current_ != run || run->cancelled) return true;
+      auto it = run->slots.find(run->delivered);
+      return it != run->slots.end() && it->second->ready;
+    });
+    if (closed_ || current_ != run || run->cancelled) continue;
+    auto it = run->slots.find(run->delivered);
+    std::shared_ptr<Slot> slot = it->second;
+    run->slots.erase(it);
+    ++run->delivered;
+    changed_.notify_all();  // a prefetch place is free
+    if (run->delivered >= batchesPerEpoch_) EndRunTimer(*run);
+    errors_.insert(errors_.end(), slot->failed.begin(), slot->failed.end());
+    if (!slot->failure.empty()) {
+      run->cancelled = true;  // the iteration rejects; stop producing the rest of the epoch
+      EndRunTimer(*run);
+      throw std::runtime_error(slot->failure);
+    }
+    if (slot->batch->size == 0) continue;  // every file of this batch was skipped
+    ++batches_;
+    return slot->batch;
+  }
+}
+
+void Loader::Cancel(uint64_t token) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (current_ && current_->token == token) {
+    current_->cancelled = true;
+    EndRunTimer(*current_);
+    current_.reset();  // queued batches are freed once in-flight images finish
+    changed_.notify_all();
+  }
+}
+
+void Loader::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    if (current_) {
+      current_->cancelled = true;
+      EndRunTimer(*current_);
+    }
+    changed_.notify_all();
+  }
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  current_.reset();
+}
+
+LoaderStats Loader::Stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  LoaderStats stats;
+  stats.images = images_;
+  stats.batches = batches_;
+  stats.errors = errors_;
+  double seconds = activeSeconds_;
+  if (current_ && current_->timing) seconds += std::chrono::duration<double>(Clock::now() - current_->start).count();
+  stats.imagesPerSecond = seconds > 0 ? double(images_) / seconds : 0;
+  return stats;
+}
+
+}  // namespace carclass::loader

@@ -1,0 +1,100 @@
+// Threaded batch loader: a fixed pool decodes each sample straight into its slot of a batch,
+// in an epoch order that depends only on (seed, epoch), with at most `prefetch` batches in memory.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "image/jpeg.h"
+#include "image/transform.h"
+#include "loader/batch.h"
+
+namespace carclass::loader {
+
+struct LoaderOptions {
+  std::vector<std::string> files;
+  std::vector<int32_t> labels;       // empty, or one per file
+  std::vector<float> sampleWeights;  // empty, or one per file
+  int64_t batchSize = 32;
+  int height = 224, width = 224;
+  image::Resize resize = image::Resize::CropOrPad;
+  image::Preprocess preprocess = image::Preprocess::Tf;
+  image::DecodeOptions decode;
+  bool shuffle = true;
+  uint64_t seed = 0;
+  bool augment = false;
+  double augmentProbability = 0.7;
+  int threads = 1;
+  int prefetch = 2;
+  bool skipErrors = true;  // onError 'skip'; false = 'throw'
+  bool dropRemainder = false;
+};
+
+struct LoadError {
+  std::string file, code, reason;
+};
+
+struct LoaderStats {
+  int64_t images = 0, batches = 0;
+  std::vector<LoadError> errors;
+  double imagesPerSecond = 0;
+};
+
+// The full epoch permutation (Fisher-Yates from a counter RNG keyed by seed and epoch), or the
+// identity when shuffle is off.
+std::vector<int64_t> EpochOrder(int64_t count, bool shuffle, uint64_t seed, int64_t epoch);
+
+class Loader {
+ public:
+  explicit Loader(LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  int64_t BatchesPerEpoch() const { return batchesPerEpoch_; }
+  // Starts producing `epoch` (cancelling any other run) and returns the token Next() expects.
+  uint64_t StartEpoch(int64_t epoch);
+  // Blocks until the run's next batch is ready; nullptr at its end or after Close().
+  // Throws std::runtime_error "CODE|message" for a failed batch (onError 'throw') or a superseded run.
+  BatchPtr Next(uint64_t token);
+  // Stops the run if it is still the current one; in-flight images finish, queued ones are dropped.
+  void Cancel(uint64_t token);
+  void Close();
+  LoaderStats Stats() const;
+
+ private:
+  struct Slot;
+  struct Run;
+  struct BatchPool;
+  BatchPtr AcquireBatch();
+  void WorkerLoop();
+  bool HasWork() const;
+  void ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage& decoded, std::vector<uint8_t>& bytes);
+  void Finalize(Run& run, Slot& slot);
+  void EndRunTimer(Run& run);
+
+  const LoaderOptions options_;
+  const int64_t batchesPerEpoch_;
+  const int64_t itemsPerEpoch_;
+  const size_t sampleValues_;  // height * width * 3
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::shared_ptr<Run> current_;
+  uint64_t nextToken_ = 1;
+  bool closed_ = false;
+  std::vector<std::thread> workers_;
+  std::shared_ptr<BatchPool> pool_;  // recycles pixel buffers released by JS / the engine
+
+  int64_t images_ = 0, batches_ = 0;
+  std::vector<LoadError> errors_;
+  double activeSeconds_ = 0;
+};
+
+}  // namespace carclass::loader
