@@ -6,6 +6,7 @@
 
 #include "binding/common.h"
 #include "engine/engine.h"
+#include "engine/executor.h"
 #include "engine/runtime.h"
 
 namespace carclass {
@@ -205,8 +206,10 @@ Napi::Promise RunLocked(Napi::Env env, EnginePtr engine, Work work, typename Pro
       env,
       [engine, work, threads]() -> Result {
         std::lock_guard<std::mutex> lock(engine->mutex());
-        if (at::get_num_threads() != threads) at::set_num_threads(threads);
-        return work();
+        return Executor::Shared().Run([&]() -> Result {
+          if (at::get_num_threads() != threads) at::set_num_threads(threads);
+          return work();
+        });
       },
       std::move(done));
 }
@@ -476,8 +479,10 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   return RunAsync<EnginePtr>(
       env,
       [config, threads] {
-        if (at::get_num_threads() != threads) at::set_num_threads(threads);
-        return std::make_shared<Engine>(config);
+        return Executor::Shared().Run([&] {
+          if (at::get_num_threads() != threads) at::set_num_threads(threads);
+          return std::make_shared<Engine>(config);
+        });
       },
       [](Napi::Env env, EnginePtr& engine) -> Napi::Value {
         auto external = Napi::External<EnginePtr>::New(env, new EnginePtr(engine), DeleteEnginePtr);
@@ -494,7 +499,7 @@ Napi::Value GradCheck(const Napi::CallbackInfo& info) {
   const int samples = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
   const double eps = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 1e-6;
   return RunAsync<GradCheckResult>(
-      env, [config, input, samples, eps] { return GradCheck64(config, input, samples, eps); },
+      env, [config, input, samples, eps] { return Executor::Shared().Run([&] { return GradCheck64(config, input, samples, eps); }); },
       [](Napi::Env env, GradCheckResult& r) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         Napi::Array names = Napi::Array::New(env, r.names.size());
