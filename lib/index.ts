@@ -23,3 +23,8 @@ export { decodeImage, encodeJpeg } from './image';
 export type { DecodeOptions, DecodedImage, EncodeOptions, ImageError, ResizeMethod, Preprocess, DctMethod } from './image';
 export { createLoader, Loader, Batch } from './loader';
 export type { LoaderOptions, LoaderStats, LoadErrorRecord, AugmentOptions } from './loader';
+export { createModel, loadModel, Model, checkpointFiles, ARCHS, HEADS } from './model';
+export type {
+  Arch, Head, Unfreeze, Precision, CreateModelOptions, ArrayInput, BatchLike, ModelInput, LayerInfo, WeightSpecEntry, Weights,
+  CompileOptions, StepResult, GradCamResult, SaveOptions, LoadOptions, CheckpointMetadata,
+} from './model';
