@@ -15,7 +15,7 @@ export { loadKerasWeights, kerasSnakeCase, keras3LayerPaths } from './keras/impo
 export type { LoadKerasWeightsOptions, KerasImportReport, ShapeMismatch } from './keras/import';
 export { exportKerasWeights, classesPathFor } from './keras/export';
 export type { ExportKerasWeightsOptions, KerasExportResult } from './keras/export';
-export type { KerasWeightsModel, WeightSpecEntry, NamedTensor, LayerInfo } from './keras/model-contract';
+export type { KerasWeightsModel, NamedTensor } from './keras/model-contract';
 // Prefilter: drop non-car pictures with the 1000-class ImageNet model (seed's CAR_IDX and threshold).
 export { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, CAR_THRESHOLD } from './data/prefilter';
 export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgress, PrefilterMethod, PrefilterResize, PrefilterLoaderFactory, PrefilterLoader, PrefilterBatch } from './data/prefilter';

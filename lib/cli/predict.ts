@@ -87,7 +87,7 @@ export const evaluateCommand: Command = {
     const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
     const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
     const files2 = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
-    console.log(`${split}: loss ${metrics.loss.toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${metrics.topK.toFixed(4)} on ${metrics.count} images`);
+    console.log(`${split}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
     console.log(`Report: ${files2.markdown}`);
     for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
     return 0;

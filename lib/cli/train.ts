@@ -113,7 +113,7 @@ export function mergeTrainOptions(v: Record<string, any>, positionals: string[],
 export function printTrainSummary(r: TrainResult): void {
   console.log(`\n${r.status === 'completed' ? 'Training finished' : r.status === 'early_stopped' ? 'Training stopped early' : `Training ${r.status}`}` +
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
-  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${(r.test.topK * 100).toFixed(2)} %), loss ${r.test.loss.toFixed(4)} on ${r.test.count} images.`);
+  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
   console.log(`Best checkpoint: ${r.checkpoints.best}`);
   if (r.report) console.log(`Reports: ${r.report.markdown} (and PNGs beside it)`);
 }

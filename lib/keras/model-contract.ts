@@ -26,7 +26,7 @@ export interface LayerInfo {
 export interface KerasWeightsModel {
   weightSpec(): WeightSpecEntry[];
   getWeights(): Record<string, NamedTensor> | Promise<Record<string, NamedTensor>>;
-  setWeights(weights: Record<string, NamedTensor>, options?: { allowPartial?: boolean }): void | Promise<void>;
+  setWeights(weights: Record<string, NamedTensor>, options?: { allowPartial?: boolean }): unknown;
   layers(): LayerInfo[];
   /** Class names in output order, when the model carries them. */
   classes?: readonly string[];

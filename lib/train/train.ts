@@ -8,7 +8,7 @@ import {
 import { checkBuildDatasetOptions } from '../data/dataset';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
-import { createModel, loadModel, checkpointFiles } from '../model';
+import { createModel, loadModel, checkpointFiles, Arch } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
 import {
@@ -219,7 +219,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const stage2 = resumeState ? resumeState.epoch >= o.headEpochs : o.headEpochs === 0;
   const model = resumeState
     ? await loadModel(checkpoints.last, { device: o.device, threads: o.threads })
-    : await createModel({ arch: o.arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
+    : await createModel({ arch: o.arch as Arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
       ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.threads ? { threads: o.threads } : {}) });
   if (resumeState) await model.setTrainable(stage2 ? o.unfreeze : 'none');
   if (o.weights && !resumeState) {
@@ -259,7 +259,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const meta = { classes, preprocess: o.preprocess, extra: { resize: o.resize, manifest: ownManifest, labelType: data.manifest.labelType, arch: o.arch } };
   const checkpoint = new ModelCheckpoint({
     filepath: checkpoints.best, monitor, mode: earlyCfg?.mode ?? 'auto', saveBestOnly: true, log,
-    save: (file, epoch) => model.save(file, { ...meta, epoch: epoch + 1 }),
+    save: async (file, epoch) => { await model.save(file, { ...meta, epoch: epoch + 1 }); },
     ...(resumeState && resumeState.bestValue != null ? { initialValueThreshold: resumeState.bestValue } : {}),
   });
   const plateau = o.schedule === 'plateau' ? new ReduceLROnPlateau({ monitor: 'val_loss', factor: 0.5, patience: 3, log }) : null;
@@ -363,7 +363,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
       info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
     });
-    log(`test: loss ${metrics.loss.toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${metrics.topK.toFixed(4)}; report in ${path.join(outDir, 'report')}`);
+    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)}; report in ${path.join(outDir, 'report')}`);
   }
   return result;
 }
@@ -371,4 +371,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 /** True when the run resumed past the head stage already (its unfreeze happened before the checkpoint). */
 function stage2Started(epoch: number, resumeState: TrainState | null, headEpochs: number): boolean {
   return !!resumeState && resumeState.epoch > headEpochs && epoch >= headEpochs;
+}
+
+function fixed4(v: number | null): string {
+  return v === null ? 'n/a' : v.toFixed(4);
 }
