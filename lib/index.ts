@@ -28,3 +28,5 @@ export type {
   Arch, Head, Unfreeze, Precision, CreateModelOptions, ArrayInput, BatchLike, ModelInput, LayerInfo, WeightSpecEntry, Weights,
   CompileOptions, StepResult, GradCamResult, SaveOptions, LoadOptions, CheckpointMetadata,
 } from './model';
+export { drawCar, demoFileName, demoClassSpecs, generateDemoDataset, sharpJpegEncoder, DEMO_CLASSES, DEMO_DEFAULTS } from './demo';
+export type { CarClassSpec, DemoDataset, DemoDatasetOptions, JpegEncoder } from './demo';
