@@ -271,7 +271,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const saveLast = async (epochsDone: number) => {
     await model.save(checkpoints.last, { ...meta, epoch: epochsDone });
-    const state: TrainState = { epoch: epochsDone, history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: (checkpoint as any).best ?? null };
+    const state: TrainState = { epoch: epochsDone, history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
     writeJsonAtomic(statePath(outDir), state);
   };
 
