@@ -30,3 +30,8 @@ export type {
 } from './model';
 export { drawCar, demoFileName, demoClassSpecs, generateDemoDataset, sharpJpegEncoder, DEMO_CLASSES, DEMO_DEFAULTS } from './demo';
 export type { CarClassSpec, DemoDataset, DemoDatasetOptions, JpegEncoder } from './demo';
+// Training loop and ordered prediction passes.
+export { train, resolveTrainOptions } from './train/train';
+export type { TrainOptions, TrainResult, EarlyStoppingConfig } from './train/train';
+export { predictFiles, evaluateFiles } from './train/evaluate';
+export type { Predictions, EvaluateResult, PassOptions } from './train/evaluate';
