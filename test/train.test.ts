@@ -119,3 +119,20 @@ describe('carclass train: errors name the key, the expected and the received val
     expect(r.stderr).toContain('No .jpg/.jpeg files found under');
   });
 });
+
+test('a NaN loss stops training with a clear message and keeps the last good checkpoint', async () => {
+  const { createModel } = await import('../lib/model');
+  const out = tempDir('nan');
+  const model = await createModel({ arch: 'resnet-tiny', numClasses: 8, inputShape: [48, 64, 3], seed: 3 });
+  let steps = 0;
+  const real = model.trainOnBatch.bind(model);
+  // Epoch 1 trains normally; the engine then reports a non-finite loss, as a diverging run would.
+  (model as any).trainOnBatch = async (b: any) => (++steps > 4 ? { loss: NaN, accuracy: 0 } : real(b));
+  const r = await train({ ...base(out), model, epochs: 3 });
+  expect(r.status).toBe('nan');
+  expect(r.message).toMatch(/Invalid loss \(NaN\), terminating training\. The last good checkpoint is kept/);
+  expect(JSON.parse(fs.readFileSync(path.join(out, 'train-state.json'), 'utf8')).epoch).toBe(1);
+  const last = await loadModel(path.join(out, 'checkpoints', 'last'));
+  expect(last.epoch).toBe(1);
+  expect(r.report).toBeUndefined();
+}, 300000);

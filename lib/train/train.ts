@@ -8,7 +8,7 @@ import {
 import { checkBuildDatasetOptions } from '../data/dataset';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
-import { createModel, loadModel, checkpointFiles, Arch } from '../model';
+import { createModel, loadModel, checkpointFiles, Arch, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
 import {
@@ -47,6 +47,8 @@ export interface TrainOptions {
   inputSize?: [number, number];
   resize?: ResizeMode;
   preprocess?: PreprocessMode;
+  /** A model built by the caller (createModel/loadModel) instead of one from arch/head; its size must fit the data. */
+  model?: Model;
   /** Keras .h5 ImageNet weights for the base. */
   weights?: string;
   allowPartial?: boolean;
@@ -97,7 +99,7 @@ export interface TrainResult {
 }
 
 const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
-  'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
+  'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
   'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
 const EARLY_KEYS = ['monitor', 'mode', 'minDelta', 'patience', 'restoreBestWeights', 'startFromEpoch'];
@@ -217,11 +219,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (o.resume && !resumeState) throw new Error(`--resume: no training state in ${outDir} (expected ${statePath(outDir)})`);
   const inputShape: [number, number, number] = [o.inputSize[0], o.inputSize[1], 3];
   const stage2 = resumeState ? resumeState.epoch >= o.headEpochs : o.headEpochs === 0;
-  const model = resumeState
+  if (o.model && o.model.numClasses !== numClasses) {
+    throw new RangeError(`model has ${o.model.numClasses} outputs but the data has ${numClasses} classes`);
+  }
+  if (o.model && (o.model.inputShape[0] !== o.inputSize[0] || o.model.inputShape[1] !== o.inputSize[1])) {
+    throw new RangeError(`model input [${o.model.inputShape.join(', ')}] does not match inputSize [${o.inputSize.join(', ')}]`);
+  }
+  const model: Model = resumeState
     ? await loadModel(checkpoints.last, { device: o.device, threads: o.threads })
-    : await createModel({ arch: o.arch as Arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
+    : o.model ?? await createModel({ arch: o.arch as Arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
       ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.threads ? { threads: o.threads } : {}) });
-  if (resumeState) await model.setTrainable(stage2 ? o.unfreeze : 'none');
+  if (resumeState || o.model) await model.setTrainable(stage2 ? o.unfreeze : 'none');
   if (o.weights && !resumeState) {
     const report = await loadKerasWeights(model, o.weights, { allowPartial: o.allowPartial ?? false, expectMissing: [/^head_/], ignoreUnexpected: true, onSkip: log });
     log(`loaded ${report.loaded.length} weights from ${o.weights}`);
