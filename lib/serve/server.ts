@@ -247,7 +247,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     if (pathname === '/samples') {
       only('GET');
       const list = (await getSamples()).map((s) => ({ name: s.name, label: s.label ?? null, url: `/samples/${encodeURIComponent(s.name)}` }));
-      return sendJson(res, 200, { samples: list, classes: [...classes] });
+      return sendJson(res, 200, { model: name, classes: [...classes], samples: list });
     }
     if (pathname.startsWith('/samples/')) {
       only('GET');
