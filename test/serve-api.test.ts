@@ -239,6 +239,9 @@ describe('TF Serving REST API', () => {
   });
 
   test('200 parallel requests are all answered correctly and merged into fewer engine batches', async () => {
+    // An engine step takes time, as the real one does; requests arriving meanwhile are batched together.
+    const inner = backend();
+    const { server, url } = await started(backend({ predict: async (x, n) => { await new Promise((r) => setTimeout(r, 3)); return inner.predict(x, n); } }));
     const before = server.stats();
     const colours = [[200, 40, 40], [40, 170, 60], [40, 60, 200], [235, 235, 235], [120, 90, 60]];
     const images = Array.from({ length: 200 }, (_, i) => arrayImage(colours[i % colours.length], i));
@@ -253,6 +256,7 @@ describe('TF Serving REST API', () => {
     expect(batches).toBeLessThan(200);
     expect(after.largestBatch).toBeGreaterThan(1);
     expect(after.largestBatch).toBeLessThanOrEqual(32);
+    await server.close();
   });
 });
 

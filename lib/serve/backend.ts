@@ -17,10 +17,10 @@ export interface Explanation {
   probability: number;
 }
 
-/** A decoded request image: preprocessed model input and the RGB pixels it came from (both inputShape-sized). */
+/** A decoded request image: preprocessed model input and, when asked for, the RGB pixels it came from (both inputShape-sized). */
 export interface DecodedImage {
   pixels: Float32Array;
-  rgb: Uint8Array;
+  rgb?: Uint8Array;
 }
 
 /** An example picture offered by the web page; `label` (a class name) enables the "beat the AI" game. */
@@ -39,8 +39,8 @@ export interface ServingBackend {
   classes: readonly string[];
   /** Probabilities [n, K] for n NHWC images of inputShape. */
   predict(x: Float32Array, n: number): Promise<Float32Array>;
-  /** Decodes one JPEG with the training pipeline (crop_or_pad + preprocessing). */
-  decode(jpeg: Buffer): Promise<DecodedImage>;
+  /** Decodes one JPEG with the training pipeline (crop_or_pad + preprocessing); `rgb: true` also returns the RGB pixels (for overlays). */
+  decode(jpeg: Buffer, options?: { rgb?: boolean }): Promise<DecodedImage>;
   /** Grad-CAM for one preprocessed image. */
   explain(x: Float32Array, options: ExplainOptions): Promise<Explanation>;
   /** Example pictures for the web page (optional). */
@@ -86,12 +86,12 @@ export function backendFromModel(model: ServableModel, { decodeImage }: { decode
     inputShape: [height, width, 3],
     classes: model.classes,
     predict: (x, n) => model.predictOnBatch({ x, shape: [n, height, width, 3] }),
-    async decode(jpeg) {
+    async decode(jpeg, options = {}) {
       const [pixels, rgb] = await Promise.all([
         decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess: model.preprocess }),
-        decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess: 'none' }),
+        options.rgb ? decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess: 'none' }) : undefined,
       ]);
-      return { pixels: pixels.data as Float32Array, rgb: rgb.data as Uint8Array };
+      return { pixels: pixels.data as Float32Array, rgb: rgb?.data as Uint8Array | undefined };
     },
     explain: (x, options) => model.gradCam({ x, shape: [1, height, width, 3] }, options),
     toRgb: (x) => deprocess(x, model.preprocess),

@@ -1,5 +1,5 @@
 // Dynamic batching: concurrent predictions are merged into engine batches of at most maxBatchSize,
-// flushed when full, after maxWaitMs, or as soon as the engine is free again.
+// flushed when full, after maxWaitMs, as soon as the engine is free again, or at once when no other request is coming.
 
 /** Runs engine work one call at a time, in arrival order (the engine holds one model state). */
 export class EngineLane {
@@ -40,6 +40,8 @@ export class Batcher {
     private readonly numClasses: number,
     private readonly maxBatchSize: number,
     private readonly maxWaitMs: number,
+    /** Whether more requests are on their way (bodies being read or decoded); when none are, waiting is pointless. */
+    private readonly othersComing: () => boolean = () => true,
   ) {}
 
   /** Probabilities [n, K] for n images; requests larger than maxBatchSize are split. */
@@ -65,7 +67,7 @@ export class Batcher {
     this.queue.push(job);
     this.queued += job.n;
     this.stats.queuedInstances = this.queued;
-    if (this.queued >= this.maxBatchSize) this.flush();
+    if (this.queued >= this.maxBatchSize || (!this.busy && !this.othersComing())) this.flush();
     else if (this.timer === undefined && !this.busy) this.timer = setTimeout(() => this.flush(), this.maxWaitMs);
   }
 

@@ -92,7 +92,9 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const instanceSize = height * width * channels;
   const classes = backend.classes;
   const lane = new EngineLane();
-  const batcher = new Batcher((x, n) => backend.predict(x, n), lane, instanceSize, classes.length, maxBatchSize, maxWaitMs);
+  // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
+  let preparing = 0;
+  const batcher = new Batcher((x, n) => backend.predict(x, n), lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
   const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
   let samples: Promise<SampleImage[]> | undefined;
   const staticCache = new Map<string, Buffer>();
@@ -103,7 +105,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   };
 
   /** Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. */
-  async function toBatch(items: InputItem[]): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
+  async function toBatch(items: InputItem[], withRgb = false): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
     if (items.length > maxInstances) throw badRequest(`Too many instances: ${items.length}; this server accepts at most ${maxInstances} per request`);
     const x = new Float32Array(items.length * instanceSize);
     const rgb = await Promise.all(items.map(async (item, i) => {
@@ -113,7 +115,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       }
       let decoded;
       try {
-        decoded = await backend.decode(item.bytes);
+        decoded = await backend.decode(item.bytes, { rgb: withRgb });
       } catch (error) {
         throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -129,19 +131,21 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
   }
 
-  async function predict(body: unknown): Promise<object> {
+  async function predict(body: unknown, prepared: () => void): Promise<object> {
     const request = parseRequest(body, []);
     const { x } = await toBatch(request.items);
+    prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
     const answer = rows(probabilities, request.items.length);
     return request.format === 'instances' ? { predictions: answer } : { outputs: answer };
   }
 
-  async function classify(body: unknown): Promise<object> {
+  async function classify(body: unknown, prepared: () => void): Promise<object> {
     const request = parseRequest(body, ['top_k']);
     const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
     const { x } = await toBatch(request.items);
+    prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
     // TF Serving's classify answer: per example, [label, score] pairs (here the top k, best first).
@@ -152,7 +156,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return { result };
   }
 
-  async function explain(body: unknown): Promise<object> {
+  async function explain(body: unknown, prepared: () => void): Promise<object> {
     const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap']);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
@@ -162,7 +166,8 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
-    const { x, rgb } = await toBatch(request.items);
+    const { x, rgb } = await toBatch(request.items, true);
+    prepared();
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer: o.layer as string | undefined }));
     counters.explanations++;
     const { heatmap, height: hh, width: hw } = explanation;
@@ -262,9 +267,15 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     throw new HttpError(404, `Not found: ${pathname}; the API is under /v1/models/${name}`);
   }
 
-  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown) => Promise<object>): Promise<void> {
+  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void) => Promise<object>): Promise<void> {
     if (counters.inFlight >= maxConcurrency) throw new HttpError(429, `Too many requests in progress (limit ${maxConcurrency}); retry later`, { 'Retry-After': '1' });
     counters.inFlight++;
+    preparing++;
+    let isPrepared = false;
+    const prepared = () => {
+      if (!isPrepared) preparing--;
+      isPrepared = true;
+    };
     try {
       const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
       let body: unknown;
@@ -278,11 +289,12 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
         timer = setTimeout(() => reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
       });
       try {
-        sendJson(res, 200, await Promise.race([handler(body), deadline]));
+        sendJson(res, 200, await Promise.race([handler(body, prepared), deadline]));
       } finally {
         clearTimeout(timer);
       }
     } finally {
+      prepared();
       counters.inFlight--;
     }
   }
