@@ -1,7 +1,13 @@
 // The TF Serving REST API over a deterministic fake backend (nearest colour classifier), so answers are predictable.
 import * as http from 'http';
 import sharp from 'sharp';
-import { createServer, createColourBackend, installShutdown, ModelServer, ServingBackend } from '../lib/serve';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  createServer, createColourBackend, installShutdown, ModelServer, ServingBackend,
+  parseServeArgs, serveCommand, parseExplainArgs, explainCommand, labelFromFileName,
+} from '../lib/serve';
 
 const H = 16;
 const W = 16;
@@ -351,3 +357,96 @@ describe('limits, faults and shutdown', () => {
   });
 });
 
+
+describe('CLI hooks: carclass serve / carclass explain', () => {
+  test('parseServeArgs reads the checkpoint and flags, and names bad ones', () => {
+    expect(parseServeArgs(['ckpt', '--port', '0', '--host=0.0.0.0', '--name', 'cars', '--max-batch-size', '8', '--samples', 'dir'])).toEqual(
+      { checkpoint: 'ckpt', port: 0, host: '0.0.0.0', name: 'cars', maxBatchSize: 8, samplesDir: 'dir' });
+    expect(parseServeArgs(['--demo'])).toEqual({ demo: true });
+    expect(() => parseServeArgs(['ckpt', '--prot', '1'])).toThrow(/unknown option --prot/);
+    expect(() => parseServeArgs(['ckpt', '--port'])).toThrow(/--port needs a value/);
+    expect(() => parseServeArgs(['ckpt', '--port', 'abc'])).toThrow(/Expected integer for --port but received "abc"/);
+    expect(() => parseServeArgs(['a', 'b'])).toThrow(/only one checkpoint/);
+  });
+
+  test('serveCommand --demo serves the colour backend, and a checkpoint without an engine is a clear error', async () => {
+    const lines: string[] = [];
+    const { server, url, stopHandlingSignals } = await serveCommand({ demo: true, port: 0, webDir: false }, undefined, (l) => lines.push(l));
+    try {
+      expect((await call(url, '/v1/models/carclass')).status).toBe(200);
+      expect(lines.join('\n')).toMatch(/carclass serve: model "carclass" \(6 classes, input 64x64x3\) at http:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      stopHandlingSignals();
+      await server.close();
+    }
+    await expect(serveCommand({ checkpoint: 'model.ckpt', port: 0 })).rejects.toThrow(/no model engine; use --demo/);
+  });
+
+  test('explainCommand writes the overlay and the heatmap JSON; bad class and file are named', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-explain-'));
+    try {
+      const image = path.join(dir, 'car.jpg');
+      fs.writeFileSync(image, await jpegOf([40, 60, 200], 3));
+      const deps = { backend: backend() };
+      const result = await explainCommand(image, { checkpoint: 'unused', heatmapOutput: path.join(dir, 'heat.json') }, deps);
+      expect(result).toMatchObject({ label: 'Blue_Sedan', classIndex: 2, output: path.join(dir, 'car.gradcam.png') });
+      expect((await sharp(result.output).metadata()).format).toBe('png');
+      const heat = JSON.parse(fs.readFileSync(path.join(dir, 'heat.json'), 'utf8'));
+      expect([heat.height, heat.width, heat.heatmap.length, heat.heatmap[0].length]).toEqual([H, W, H, W]);
+      const red = await explainCommand(image, { checkpoint: 'unused', label: 'Red_Roadster', format: 'jpeg', output: path.join(dir, 'o.jpg') }, deps);
+      expect([red.classIndex, (await sharp(red.output).metadata()).format]).toEqual([0, 'jpeg']);
+      await expect(explainCommand(image, { checkpoint: 'unused', label: 'Tesla' }, deps)).rejects.toThrow(/Unknown class "Tesla"/);
+      await expect(explainCommand(path.join(dir, 'missing.jpg'), { checkpoint: 'unused' }, deps)).rejects.toThrow(/Cannot read .*missing\.jpg/);
+      fs.writeFileSync(path.join(dir, 'bad.jpg'), 'not a jpeg');
+      await expect(explainCommand(path.join(dir, 'bad.jpg'), { checkpoint: 'unused' }, deps)).rejects.toThrow(/bad\.jpg: /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--samples: the page pictures come from a folder, labelled by file name, and only those are served', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-samples-'));
+    try {
+      const jpeg = await jpegOf([40, 60, 200], 1);
+      fs.writeFileSync(path.join(dir, 'Blue_Sedan_2019_x_abc.jpg'), jpeg);
+      fs.writeFileSync(path.join(dir, 'Unknown_Car_2019_x_abc.JPG'), jpeg);
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a picture');
+      const { server, url } = await started(backend(), { samplesDir: dir });
+      try {
+        const { json } = await call(url, '/samples');
+        expect(json.model).toBe('carclass');
+        expect(json.classes).toEqual(CLASSES.map((c) => c.label));
+        expect(json.samples).toEqual([
+          { name: 'Blue_Sedan_2019_x_abc.jpg', label: 'Blue_Sedan', url: '/samples/Blue_Sedan_2019_x_abc.jpg' },
+          { name: 'Unknown_Car_2019_x_abc.JPG', label: null, url: '/samples/Unknown_Car_2019_x_abc.JPG' },
+        ]);
+        const picture = await fetch(`${url}/samples/Blue_Sedan_2019_x_abc.jpg`);
+        expect(picture.headers.get('content-type')).toBe('image/jpeg');
+        expect(Buffer.from(await picture.arrayBuffer()).equals(jpeg)).toBe(true);
+        expect((await call(url, '/samples/notes.txt')).status).toBe(404);
+        expect((await call(url, '/samples/..%2Fetc%2Fpasswd')).status).toBe(404);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('parseExplainArgs needs an image and a checkpoint', () => {
+    expect(parseExplainArgs(['car.jpg', '--checkpoint', 'm', '--class', '3', '--format', 'jpeg', '-o', 'x.jpg'])).toEqual(
+      { image: 'car.jpg', options: { checkpoint: 'm', classIndex: 3, format: 'jpeg', output: 'x.jpg' } });
+    expect(() => parseExplainArgs(['--checkpoint', 'm'])).toThrow(/which image/);
+    expect(() => parseExplainArgs(['car.jpg'])).toThrow(/--checkpoint <path> is required/);
+    expect(() => parseExplainArgs(['car.jpg', '--checkpoint', 'm', '--class', '-1'])).toThrow(/non-negative integer for --class/);
+  });
+
+  test('sample labels come from dataset file names, longest class first', () => {
+    const classes = ['Audi', 'Audi_A5', 'Mercedes-Benz_A Class', 'BMW_2-Series'];
+    expect(labelFromFileName('Audi_A5_2013_43_18_210_20_4_73_54_182_24_FWD_4_2_Convertible_eUH.jpg', classes)).toBe('Audi_A5');
+    expect(labelFromFileName('audi_Q7_2013_x.jpg', classes)).toBe('Audi');
+    expect(labelFromFileName('Mercedes-Benz_A Class_2020_34_enw.jpg', classes)).toBe('Mercedes-Benz_A Class');
+    expect(labelFromFileName('BMW_2-Series.jpg', classes)).toBe('BMW_2-Series');
+    expect(labelFromFileName('Audio_x.jpg', classes)).toBeUndefined();
+  });
+});

@@ -8,3 +8,5 @@ export type { OverlayOptions, OverlayFormat } from './overlay';
 export { createColourBackend, colourProbabilities, DEFAULT_COLOUR_CLASSES } from './demo-backend';
 export type { ColourClass, ColourBackendOptions } from './demo-backend';
 export { loadSampleDir, labelFromFileName } from './samples';
+export { serveCommand, parseServeArgs, explainCommand, parseExplainArgs } from './commands';
+export type { EngineDeps, ServeCommandOptions, ExplainCommandOptions, ExplainResult } from './commands';
