@@ -247,7 +247,7 @@ describe('TF Serving REST API', () => {
   test('200 parallel requests are all answered correctly and merged into fewer engine batches', async () => {
     // An engine step takes time, as the real one does; requests arriving meanwhile are batched together.
     const inner = backend();
-    const { server, url } = await started(backend({ predict: async (x, n) => { await new Promise((r) => setTimeout(r, 3)); return inner.predict(x, n); } }));
+    const { server, url } = await started(backend({ predict: async (x, n) => { await new Promise((r) => setTimeout(r, 3)); return inner.predict(x, n); } }), { maxConcurrency: 200 });
     const before = server.stats();
     const colours = [[200, 40, 40], [40, 170, 60], [40, 60, 200], [235, 235, 235], [120, 90, 60]];
     const images = Array.from({ length: 200 }, (_, i) => arrayImage(colours[i % colours.length], i));
@@ -318,6 +318,16 @@ describe('limits, faults and shutdown', () => {
     expect([(await first).status, (await second).status]).toEqual([200, 200]);
     gate = false;
     expect((await call(url, '/v1/models/carclass:predict', { body: { instances: [good()] } })).status).toBe(200);
+    await server.close();
+  });
+
+  test('Grad-CAM at a layer the model cannot explain is a 400 naming the layer', async () => {
+    const picky = backend({ explain: async (x, o) => { if (o.layer) throw new Error(`no layer named ${o.layer}`); return backend().explain(x, o); } });
+    const { server, url } = await started(picky);
+    const answer = await call(url, '/v1/models/carclass:explain', { body: { instances: [good()], layer: 'conv9' } });
+    expect(answer.status).toBe(400);
+    expect(answer.json.error).toBe('Grad-CAM at layer "conv9" failed: no layer named conv9');
+    expect((await call(url, '/v1/models/carclass:explain', { body: { instances: [good()] } })).status).toBe(200);
     await server.close();
   });
 

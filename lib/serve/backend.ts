@@ -80,6 +80,7 @@ export function deprocess(x: Float32Array, preprocess: 'tf' | 'caffe'): Uint8Arr
 export function backendFromModel(model: ServableModel, { decodeImage }: { decodeImage: DecodeImage }): ServingBackend {
   const [height, width, channels] = model.inputShape;
   if (channels !== 3) throw new Error(`Expected an RGB model input [h, w, 3] but the model has ${JSON.stringify(model.inputShape)}`);
+  if (!Array.isArray(model.classes) || model.classes.length < 1) throw new Error('The model has no class list (model.classes); the server needs it for labels');
   const size: [number, number] = [height, width];
   return {
     name: 'engine',

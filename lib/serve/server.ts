@@ -22,13 +22,13 @@ export interface ServerOptions {
   maxBatchSize?: number;
   /** How long a lone request waits for company before its batch runs (default 5 ms). */
   maxWaitMs?: number;
-  /** Largest request body in bytes (default 64 MiB); larger gets 413. */
+  /** Largest request body in bytes (default 32 MiB, about 9 preprocessed 224x224 instances as JSON); larger gets 413. */
   maxBodyBytes?: number;
   /** Most images in one request (default 64); more gets 400. */
   maxInstances?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
   requestTimeoutMs?: number;
-  /** Most POST requests in progress at once (default 256); more gets 429. */
+  /** Most POST requests in progress at once (default 64; bounds memory at about maxConcurrency x maxBodyBytes); more gets 429. */
   maxConcurrency?: number;
   /** A folder of sample JPEGs for the web page; replaces the backend's samples. */
   samplesDir?: string;
@@ -81,10 +81,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   if (nonNegativeInt('port', port) > 65535) throw invalid('port', 'port number 0..65535', port);
   const maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize ?? 32);
   const maxWaitMs = numberIn('maxWaitMs', options.maxWaitMs ?? 5, 0, 60_000);
-  const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 64 * 1024 * 1024);
+  const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 32 * 1024 * 1024);
   const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
   const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
-  const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 256);
+  const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
   const webDir = options.webDir === undefined ? DEFAULT_WEB_DIR : options.webDir;
   const log = options.log ?? (() => undefined);
 
@@ -168,7 +168,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
     const { x, rgb } = await toBatch(request.items, true);
     prepared();
-    const explanation = await lane.run(() => backend.explain(x, { classIndex, layer: o.layer as string | undefined }));
+    const layer = o.layer as string | undefined;
+    const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
+      // A layer the client named that the model cannot explain is the client's fault.
+      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${JSON.stringify(layer)} failed: ${error.message}`);
+    });
     counters.explanations++;
     const { heatmap, height: hh, width: hw } = explanation;
     if (heatmap.length !== hh * hw) throw new Error(`The backend returned a heatmap of ${heatmap.length} values for ${hh}x${hw}`);
