@@ -438,6 +438,7 @@ describe('CLI hooks: carclass serve / carclass explain', () => {
       } finally {
         await server.close();
       }
+      await expect(createServer(backend(), { port: 0, samplesDir: path.join(dir, 'nowhere') }).listen()).rejects.toThrow(/Cannot read the samples folder .*nowhere/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

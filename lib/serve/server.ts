@@ -345,7 +345,14 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
 
   return {
     http: server,
-    listen() {
+    async listen() {
+      // A bad samples folder is a startup error, not a 500 on every page load.
+      if (options.samplesDir !== undefined) {
+        await getSamples().catch((error: Error) => {
+          samples = undefined;
+          throw new Error(`Cannot read the samples folder ${options.samplesDir}: ${error.message}`);
+        });
+      }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
