@@ -75,8 +75,10 @@ async function child(args) {
 }
 
 async function picture() {
-  const sample = path.join(root, '..', 'shared', 'data', 'cars-sample', 'BMW_2-Series_2014_32_17_240_20_4_69_55_174_23_RWD_4_2_2dr_OGt.jpg');
-  if (fs.existsSync(sample)) return { jpeg: fs.readFileSync(sample), what: path.basename(sample) };
+  // The shared data sits next to the repository (or next to the worktrees' folder).
+  const name = path.join('shared', 'data', 'cars-sample', 'BMW_2-Series_2014_32_17_240_20_4_69_55_174_23_RWD_4_2_2dr_OGt.jpg');
+  const sample = [path.join(root, '..', name), path.join(root, '..', '..', name)].find((p) => fs.existsSync(p));
+  if (sample) return { jpeg: fs.readFileSync(sample), what: `${path.basename(sample)}, 320 px wide` };
   const sharp = require('sharp');
   const jpeg = await sharp({ create: { width: 320, height: 212, channels: 3, background: { r: 90, g: 110, b: 160 } } }).jpeg({ quality: 75 }).toBuffer();
   return { jpeg, what: 'generated 320x212 JPEG' };
