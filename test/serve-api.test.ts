@@ -231,7 +231,7 @@ describe('TF Serving REST API', () => {
     expect((await call(url, '/v1/models/carclass')).status).toBe(200);
   });
 
-  test('malformed HTTP gets a JSON 400 and the server stays up', async () => {
+  test('malformed HTTP gets a JSON 400, oversized headers 431, and the server stays up', async () => {
     const net = await import('net');
     const { port } = new URL(url);
     const reply = await new Promise<string>((resolve) => {
@@ -241,6 +241,8 @@ describe('TF Serving REST API', () => {
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
     expect(reply).toMatch(/\{"error":"Bad HTTP request/);
+    const huge = await fetch(`${url}/v1/models/carclass`, { headers: { 'x-padding': 'x'.repeat(64 * 1024) } }).catch((e) => e);
+    expect(huge.status).toBe(431);
     expect((await call(url, '/v1/models/carclass')).status).toBe(200);
   });
 

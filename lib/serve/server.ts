@@ -337,8 +337,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   // Malformed HTTP (bad request line, oversized headers) also gets a JSON 400.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
+    const [status, reason] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+    counters.clientErrors++;
     const body = JSON.stringify({ error: `Bad HTTP request: ${error.code ?? error.message}` });
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   server.requestTimeout = requestTimeoutMs + 5_000;
   server.headersTimeout = Math.min(60_000, requestTimeoutMs + 5_000);
