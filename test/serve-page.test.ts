@@ -79,7 +79,10 @@ suite(`web page in headless Chromium (${CHROMIUM})`, () => {
   });
 
   test('beat the AI: four choices including the truth, then the verdict, model answer and heatmap are revealed', async () => {
+    expect(await page.isVisible('#result')).toBe(true);
+    expect(await page.isVisible('#game')).toBe(false);
     await page.click('#tab-game');
+    expect(await page.isVisible('#game-empty')).toBe(false);
     await page.waitForFunction(() => document.querySelectorAll('#choices button').length === 4);
     const sampleUrl = await page.getAttribute('#game-image', 'src');
     const truth = decodeURIComponent(sampleUrl ?? '').replace(/^\/samples\//, '').replace(/_demo\.jpg$/, '');
@@ -107,5 +110,26 @@ suite(`web page in headless Chromium (${CHROMIUM})`, () => {
     expect(await page.textContent('#score-you')).toBe('1');
     expect(await page.getAttribute(`#choices button[data-label="${wrong}"]`, 'class')).toContain('wrong');
     expect(pageErrors).toEqual([]);
+  });
+
+  test('without labelled samples the game explains what it needs and shows no broken round', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-page-samples-'));
+    await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toFile(path.join(dir, 'Mystery_Car_x.jpg'));
+    const other = createServer(createColourBackend({ height: 64, width: 64 }), { port: 0, samplesDir: dir });
+    const { url: otherUrl } = await other.listen();
+    const second = await context.newPage();
+    try {
+      await second.goto(otherUrl);
+      await second.waitForSelector('body[data-ready="true"]');
+      expect(await second.$$eval('#samples button', (b) => b.length)).toBe(1);
+      await second.click('#tab-game');
+      await second.waitForSelector('#game-empty', { state: 'visible' });
+      expect(await second.isVisible('#round')).toBe(false);
+      expect(await second.isVisible('#next-round')).toBe(false);
+    } finally {
+      await second.close();
+      await other.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -129,6 +129,7 @@ async function newRound() {
   const playable = state.samples.filter((s) => s.label);
   $('game-empty').hidden = playable.length > 0;
   $('round').hidden = playable.length === 0;
+  $('next-round').hidden = playable.length === 0;
   if (playable.length === 0) return;
   const previous = state.round && state.round.sample;
   const pool = playable.length > 1 ? playable.filter((s) => s !== previous) : playable;
