@@ -18,7 +18,7 @@ export interface Explanation {
 }
 
 /** A decoded request image: preprocessed model input and, when asked for, the RGB pixels it came from (both inputShape-sized). */
-export interface DecodedImage {
+export interface DecodedRequestImage {
   pixels: Float32Array;
   rgb?: Uint8Array;
 }
@@ -40,7 +40,7 @@ export interface ServingBackend {
   /** Probabilities [n, K] for n NHWC images of inputShape. */
   predict(x: Float32Array, n: number): Promise<Float32Array>;
   /** Decodes one JPEG with the training pipeline (crop_or_pad + preprocessing); `rgb: true` also returns the RGB pixels (for overlays). */
-  decode(jpeg: Buffer, options?: { rgb?: boolean }): Promise<DecodedImage>;
+  decode(jpeg: Buffer, options?: { rgb?: boolean }): Promise<DecodedRequestImage>;
   /** Grad-CAM for one preprocessed image. */
   explain(x: Float32Array, options: ExplainOptions): Promise<Explanation>;
   /** Example pictures for the web page (optional). */
@@ -49,16 +49,20 @@ export interface ServingBackend {
   toRgb?(x: Float32Array): Uint8Array;
 }
 
-/** The parts of the engine's Model that serving uses (see lib/model). */
+/** The parts of the engine's Model (lib/model) that serving uses. */
 export interface ServableModel {
   inputShape: readonly number[];
-  classes: readonly string[];
-  preprocess: 'tf' | 'caffe';
-  predictOnBatch(input: { x: Float32Array; shape: number[] }): Promise<Float32Array>;
-  gradCam(input: { x: Float32Array; shape: number[] }, options: ExplainOptions): Promise<Explanation>;
+  numClasses: number;
+  arch?: string;
+  /** From the checkpoint; `class_<i>` names when absent. */
+  classes?: readonly string[];
+  /** From the checkpoint; by architecture when absent (vgg16: caffe, ResNetV2: tf). */
+  preprocess?: string;
+  predictOnBatch(input: { x: Float32Array; shape: [number, number, number, number] }): Promise<Float32Array>;
+  gradCam(input: { x: Float32Array; shape: [number, number, number, number] }, options: ExplainOptions): Promise<Explanation>;
 }
 
-type DecodeImage = (buffer: Buffer, options: { size: [number, number]; resize: 'crop_or_pad'; preprocess: string }) =>
+type DecodeImage = (input: Uint8Array, options: { size: [number, number]; resize: 'crop_or_pad'; preprocess: 'tf' | 'caffe' | 'none' }) =>
   Promise<{ data: Float32Array | Uint8Array; shape: number[] }>;
 
 const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
@@ -76,25 +80,28 @@ export function deprocess(x: Float32Array, preprocess: 'tf' | 'caffe'): Uint8Arr
   return rgb;
 }
 
-/** Serves an engine Model; `decodeImage` is the native image pipeline. */
+/** Serves an engine Model; `decodeImage` is the native image pipeline (lib/image). */
 export function backendFromModel(model: ServableModel, { decodeImage }: { decodeImage: DecodeImage }): ServingBackend {
   const [height, width, channels] = model.inputShape;
-  if (channels !== 3) throw new Error(`Expected an RGB model input [h, w, 3] but the model has ${JSON.stringify(model.inputShape)}`);
-  if (!Array.isArray(model.classes) || model.classes.length < 1) throw new Error('The model has no class list (model.classes); the server needs it for labels');
+  if (model.inputShape.length !== 3 || channels !== 3) throw new Error(`Expected an RGB model input [h, w, 3] but the model has ${JSON.stringify(model.inputShape)}`);
+  const classes = model.classes ?? Array.from({ length: model.numClasses }, (_, i) => `class_${i}`);
+  if (classes.length !== model.numClasses) throw new Error(`The model has ${model.numClasses} outputs but ${classes.length} class names`);
+  const preprocess = model.preprocess ?? (model.arch?.startsWith('vgg') ? 'caffe' : 'tf');
+  if (preprocess !== 'tf' && preprocess !== 'caffe') throw new Error(`Unknown preprocessing ${JSON.stringify(preprocess)} in the model; expected tf or caffe`);
   const size: [number, number] = [height, width];
   return {
     name: 'engine',
     inputShape: [height, width, 3],
-    classes: model.classes,
+    classes,
     predict: (x, n) => model.predictOnBatch({ x, shape: [n, height, width, 3] }),
     async decode(jpeg, options = {}) {
       const [pixels, rgb] = await Promise.all([
-        decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess: model.preprocess }),
+        decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess }),
         options.rgb ? decodeImage(jpeg, { size, resize: 'crop_or_pad', preprocess: 'none' }) : undefined,
       ]);
       return { pixels: pixels.data as Float32Array, rgb: rgb?.data as Uint8Array | undefined };
     },
     explain: (x, options) => model.gradCam({ x, shape: [1, height, width, 3] }, options),
-    toRgb: (x) => deprocess(x, model.preprocess),
+    toRgb: (x) => deprocess(x, preprocess),
   };
 }

@@ -1,7 +1,7 @@
 // A small deterministic backend with no engine: a nearest-colour classifier over the image's mean colour.
 // It serves demos of the web page and the tests and benchmark of the HTTP layer.
 import sharp from 'sharp';
-import { ServingBackend, Explanation, ExplainOptions, DecodedImage } from './backend';
+import { ServingBackend, Explanation, ExplainOptions, DecodedRequestImage } from './backend';
 import { positiveInt, rejectUnknownKeys } from '../validate';
 
 /** A class of the demo backend: its label and prototype colour (RGB 0..255). */
@@ -70,7 +70,7 @@ export function createColourBackend(options: ColourBackendOptions = {}): Serving
       if (x.length !== n * pixelsPerImage * 3) throw new Error(`Expected ${n * pixelsPerImage * 3} floats for ${n} images but received ${x.length}`);
       return predictSync(x, n);
     },
-    async decode(jpeg: Buffer): Promise<DecodedImage> {
+    async decode(jpeg: Buffer): Promise<DecodedRequestImage> {
       const { data, info } = await sharp(jpeg, { failOn: 'error' })
         .toColourspace('srgb').removeAlpha()
         .resize(width, height, { fit: 'fill' })

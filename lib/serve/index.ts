@@ -2,7 +2,7 @@
 export { createServer, installShutdown } from './server';
 export type { ServerOptions, ServerStats, ModelServer } from './server';
 export { backendFromModel, deprocess } from './backend';
-export type { ServingBackend, ServableModel, Explanation, ExplainOptions, DecodedImage, SampleImage } from './backend';
+export type { ServingBackend, ServableModel, Explanation, ExplainOptions, DecodedRequestImage, SampleImage } from './backend';
 export { renderOverlay, blendHeatmap, jet, resizeHeatmap } from './overlay';
 export type { OverlayOptions, OverlayFormat } from './overlay';
 export { createColourBackend, colourProbabilities, DEFAULT_COLOUR_CLASSES } from './demo-backend';

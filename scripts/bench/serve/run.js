@@ -46,9 +46,9 @@ async function realBackend(lib) {
   }
   try {
     const classes = Array.from({ length: 10 }, (_, i) => `Make${i}_Model${i}`);
-    const model = await lib.createModel({ arch: 'resnet-tiny', numClasses: classes.length, classes, inputShape: SIZE, seed: 1 });
-    const checkpoint = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-bench-serve-')), 'tiny');
-    await model.save(checkpoint);
+    const model = await lib.createModel({ arch: 'resnet-tiny', numClasses: classes.length, inputShape: SIZE, seed: 1 });
+    const checkpoint = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-bench-serve-'));
+    await model.save(checkpoint, { classes, preprocess: 'tf' });
     const loaded = await lib.loadModel(checkpoint);
     return { backend: lib.backendFromModel(loaded, { decodeImage: lib.decodeImage }), what: `engine, resnet-tiny ${SIZE.join('x')}, ${loaded.classes.length} classes` };
   } catch (error) {
