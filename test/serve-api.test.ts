@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import {
   createServer, createColourBackend, installShutdown, ModelServer, ServingBackend,
-  parseServeArgs, serveCommand, parseExplainArgs, explainCommand, labelFromFileName,
+  parseServeArgs, serveCommand, parseExplainArgs, explainCommand, labelFromFileName, backendFromModel,
 } from '../lib/serve';
 
 const H = 16;
@@ -461,5 +461,51 @@ describe('CLI hooks: carclass serve / carclass explain', () => {
     expect(labelFromFileName('Mercedes-Benz_A Class_2020_34_enw.jpg', classes)).toBe('Mercedes-Benz_A Class');
     expect(labelFromFileName('BMW_2-Series.jpg', classes)).toBe('BMW_2-Series');
     expect(labelFromFileName('Audio_x.jpg', classes)).toBeUndefined();
+  });
+});
+
+describe('backendFromModel (the engine adapter)', () => {
+  function fakeModel(extra: object = {}) {
+    const calls: unknown[] = [];
+    const model = {
+      inputShape: [4, 6, 3] as [number, number, number], numClasses: 3, arch: 'resnet-tiny',
+      predictOnBatch: async (input: { x: Float32Array; shape: number[] }) => { calls.push(['predict', input.shape]); return new Float32Array(input.shape[0] * 3); },
+      gradCam: async (input: { x: Float32Array; shape: number[] }, o: object) => { calls.push(['gradCam', input.shape, o]); return { heatmap: new Float32Array(24), height: 4, width: 6, classIndex: 0, probability: 1 }; },
+      ...extra,
+    };
+    return { model, calls };
+  }
+  const decodeImage = async (_input: Uint8Array, o: { size: [number, number]; resize: string; preprocess: string }) => {
+    decodes.push(o);
+    const n = o.size[0] * o.size[1] * 3;
+    return { data: o.preprocess === 'none' ? new Uint8Array(n).fill(7) : new Float32Array(n).fill(0.5), shape: [...o.size, 3] };
+  };
+  let decodes: object[] = [];
+  beforeEach(() => { decodes = []; });
+
+  test('passes NHWC shapes to the engine and decodes with crop_or_pad and the model preprocessing', async () => {
+    const { model, calls } = fakeModel({ classes: ['a', 'b', 'c'], preprocess: 'tf' });
+    const b = backendFromModel(model, { decodeImage });
+    expect([b.inputShape, b.classes]).toEqual([[4, 6, 3], ['a', 'b', 'c']]);
+    await b.predict(new Float32Array(2 * 72), 2);
+    await b.explain(new Float32Array(72), { classIndex: 1, layer: 'conv5_block3_3_conv' });
+    expect(calls).toEqual([['predict', [2, 4, 6, 3]], ['gradCam', [1, 4, 6, 3], { classIndex: 1, layer: 'conv5_block3_3_conv' }]]);
+    const plain = await b.decode(Buffer.from('jpeg'));
+    expect([plain.pixels.length, plain.rgb]).toEqual([72, undefined]);
+    expect(decodes).toEqual([{ size: [4, 6], resize: 'crop_or_pad', preprocess: 'tf' }]);
+    const withRgb = await b.decode(Buffer.from('jpeg'), { rgb: true });
+    expect(withRgb.rgb?.[0]).toBe(7);
+    expect(decodes.slice(1)).toEqual([{ size: [4, 6], resize: 'crop_or_pad', preprocess: 'tf' }, { size: [4, 6], resize: 'crop_or_pad', preprocess: 'none' }]);
+  });
+
+  test('defaults: class_<i> names, caffe for VGG and tf otherwise; mismatches are clear errors', async () => {
+    const vgg = backendFromModel(fakeModel({ arch: 'vgg16' }).model, { decodeImage });
+    expect(vgg.classes).toEqual(['class_0', 'class_1', 'class_2']);
+    await vgg.decode(Buffer.from('jpeg'));
+    expect(decodes).toEqual([{ size: [4, 6], resize: 'crop_or_pad', preprocess: 'caffe' }]);
+    expect(Array.from(vgg.toRgb!(Float32Array.from([-103.939, -116.779, -123.68])))).toEqual([0, 0, 0]);
+    expect(Array.from(backendFromModel(fakeModel().model, { decodeImage }).toRgb!(Float32Array.from([-1, 0, 1])))).toEqual([0, 128, 255]);
+    expect(() => backendFromModel(fakeModel({ classes: ['a'] }).model, { decodeImage })).toThrow('The model has 3 outputs but 1 class names');
+    expect(() => backendFromModel(fakeModel({ preprocess: 'torch' }).model, { decodeImage })).toThrow(/Unknown preprocessing "torch"/);
   });
 });
