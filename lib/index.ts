@@ -35,3 +35,5 @@ export { train, resolveTrainOptions } from './train/train';
 export type { TrainOptions, TrainResult, EarlyStoppingConfig } from './train/train';
 export { predictFiles, evaluateFiles } from './train/evaluate';
 export type { Predictions, EvaluateResult, PassOptions } from './train/evaluate';
+// Serving (issue 7): REST server, Grad-CAM overlays, demo backend.
+export * from './serve';

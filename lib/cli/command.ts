@@ -11,6 +11,8 @@ export interface Command {
   /** Extra help lines (option descriptions). */
   help?: string[];
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+  /** Commands with their own argument parser get argv as given (after --help is handled). */
+  rawArgs?: boolean;
 }
 
 /** A user error: wrong flags or values. The CLI prints the message and exits with code 2. */

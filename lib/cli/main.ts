@@ -7,9 +7,10 @@ import { predictCommand, evaluateCommand } from './predict';
 import { demoCommand } from './demo';
 import { prefilterCommand } from './prefilter';
 import { exportCommand } from './export';
+import { serveCliCommand, explainCliCommand } from './serve';
 import { versions } from '../runtime';
 
-export const commands: Command[] = [demoCommand, trainCommand, evaluateCommand, predictCommand, prefilterCommand, exportCommand, doctorCommand, buildCommand];
+export const commands: Command[] = [demoCommand, trainCommand, evaluateCommand, predictCommand, prefilterCommand, exportCommand, serveCliCommand, explainCliCommand, doctorCommand, buildCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -36,6 +37,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (cmd.rawArgs) {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        console.log(helpText(cmd));
+        return 0;
+      }
+      return await cmd.run({}, rest);
+    }
     const { values, positionals } = parseCommandArgs(cmd, rest);
     if (values.help) {
       console.log(helpText(cmd));

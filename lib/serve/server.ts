@@ -1,0 +1,454 @@
+// A TF Serving-compatible REST server (node:http only) over a ServingBackend, with dynamic batching,
+// request limits, Grad-CAM explanations and the web page.
+import * as http from 'http';
+import * as fs from 'fs/promises';
+import * as path from 'path';
+import { ServingBackend, SampleImage } from './backend';
+import { Batcher, EngineLane } from './batcher';
+import { HttpError, badRequest } from './errors';
+import { parseRequest, copyTensor, InputItem } from './request';
+import { renderOverlay } from './overlay';
+import { loadSampleDir } from './samples';
+import { booleanOption, invalid, nonNegativeInt, numberIn, oneOf, positiveInt, rejectUnknownKeys } from '../validate';
+
+export interface ServerOptions {
+  /** Model name in the URLs (/v1/models/<name>); default "carclass". */
+  name?: string;
+  /** Default 127.0.0.1: only this machine can connect unless told otherwise. */
+  host?: string;
+  /** Default 8501 (TF Serving's REST port); 0 picks a free port. */
+  port?: number;
+  /** Largest engine batch (default 32). */
+  maxBatchSize?: number;
+  /** How long a lone request waits for company before its batch runs (default 5 ms). */
+  maxWaitMs?: number;
+  /** Largest request body in bytes (default 32 MiB, about 9 preprocessed 224x224 instances as JSON); larger gets 413. */
+  maxBodyBytes?: number;
+  /** Most images in one request (default 64); more gets 400. */
+  maxInstances?: number;
+  /** Time to receive a body (408) and to answer (504), each (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Most POST requests in progress at once (default 64; bounds memory at about maxConcurrency x maxBodyBytes); more gets 429. */
+  maxConcurrency?: number;
+  /** A folder of sample JPEGs for the web page; replaces the backend's samples. */
+  samplesDir?: string;
+  /** The web page's folder; false serves no page. */
+  webDir?: string | false;
+  /** One line per notable event (listening, shutdown, 5xx); silent by default. */
+  log?: (line: string) => void;
+}
+
+export interface ServerStats {
+  /** HTTP requests received. */
+  requests: number;
+  /** Requests answered 2xx / 4xx / 5xx. */
+  ok: number;
+  clientErrors: number;
+  serverErrors: number;
+  /** Images predicted (predict and classify). */
+  instances: number;
+  engineBatches: number;
+  engineInstances: number;
+  largestBatch: number;
+  explanations: number;
+  inFlight: number;
+}
+
+export interface ModelServer {
+  listen(): Promise<{ port: number; host: string; url: string }>;
+  /** Stops accepting, lets requests in progress finish (up to graceMs, default 10 s), then closes connections. */
+  close(graceMs?: number): Promise<void>;
+  stats(): ServerStats;
+  /** The underlying node:http server. */
+  readonly http: http.Server;
+}
+
+const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'log'] as const;
+const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
+const STATIC_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.svg': 'image/svg+xml', '.ico': 'image/x-icon',
+};
+const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+)|\/labels\/([^/:]+))?(\/metadata|:predict|:classify|:explain)?$/;
+
+export function createServer(backend: ServingBackend, options: ServerOptions = {}): ModelServer {
+  rejectUnknownKeys('createServer', options, SERVER_OPTIONS);
+  const name = options.name ?? 'carclass';
+  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name)) throw invalid('name', 'model name of letters, digits, _ . -', name);
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw invalid('host', 'host name or address', host);
+  const port = options.port ?? 8501;
+  if (nonNegativeInt('port', port) > 65535) throw invalid('port', 'port number 0..65535', port);
+  const maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize ?? 32);
+  const maxWaitMs = numberIn('maxWaitMs', options.maxWaitMs ?? 5, 0, 60_000);
+  const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 32 * 1024 * 1024);
+  const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
+  const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
+  const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
+  const webDir = options.webDir === undefined ? DEFAULT_WEB_DIR : options.webDir;
+  const log = options.log ?? (() => undefined);
+
+  const [height, width, channels] = backend.inputShape;
+  const instanceSize = height * width * channels;
+  const classes = backend.classes;
+  const lane = new EngineLane();
+  // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
+  let preparing = 0;
+  const batcher = new Batcher((x, n) => backend.predict(x, n), lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
+  const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
+  let samples: Promise<SampleImage[]> | undefined;
+  const staticCache = new Map<string, Buffer>();
+
+  const getSamples = (): Promise<SampleImage[]> => {
+    samples ??= options.samplesDir !== undefined ? loadSampleDir(options.samplesDir, classes) : backend.samples ? backend.samples() : Promise.resolve([]);
+    return samples;
+  };
+
+  /** Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. */
+  async function toBatch(items: InputItem[], withRgb = false): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
+    if (items.length > maxInstances) throw badRequest(`Too many instances: ${items.length}; this server accepts at most ${maxInstances} per request`);
+    const x = new Float32Array(items.length * instanceSize);
+    const rgb = await Promise.all(items.map(async (item, i) => {
+      if (item.kind === 'tensor') {
+        copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
+        return undefined;
+      }
+      let decoded;
+      try {
+        decoded = await backend.decode(item.bytes, { rgb: withRgb });
+      } catch (error) {
+        throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
+      x.set(decoded.pixels, i * instanceSize);
+      return decoded.rgb;
+    }));
+    return { x, rgb };
+  }
+
+  function rows(probabilities: Float32Array, n: number): number[][] {
+    const K = classes.length;
+    return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
+  }
+
+  async function predict(body: unknown, prepared: () => void): Promise<object> {
+    const request = parseRequest(body, []);
+    const { x } = await toBatch(request.items);
+    prepared();
+    const probabilities = await batcher.submit(x, request.items.length);
+    counters.instances += request.items.length;
+    const answer = rows(probabilities, request.items.length);
+    return request.format === 'instances' ? { predictions: answer } : { outputs: answer };
+  }
+
+  async function classify(body: unknown, prepared: () => void): Promise<object> {
+    const request = parseRequest(body, ['top_k']);
+    const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
+    const { x } = await toBatch(request.items);
+    prepared();
+    const probabilities = await batcher.submit(x, request.items.length);
+    counters.instances += request.items.length;
+    // TF Serving's classify answer: per example, [label, score] pairs (here the top k, best first).
+    const result = rows(probabilities, request.items.length).map((p) =>
+      p.map((score, index) => [classes[index], score] as [string, number])
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, Math.min(topK, classes.length)));
+    return { result };
+  }
+
+  async function explain(body: unknown, prepared: () => void): Promise<object> {
+    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap']);
+    const o = request.options;
+    if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
+    const classIndex = o.class_index === undefined ? undefined : nonNegativeIntField('class_index', o.class_index);
+    if (classIndex !== undefined && classIndex >= classes.length) throw badRequest(`class_index ${classIndex} is out of range: the model has ${classes.length} classes`);
+    if (o.layer !== undefined && (typeof o.layer !== 'string' || o.layer.length === 0)) throw badRequest(`Expected a layer name for layer but received ${JSON.stringify(o.layer)}`);
+    const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
+    const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
+    const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
+    const { x, rgb } = await toBatch(request.items, true);
+    prepared();
+    const layer = o.layer as string | undefined;
+    const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
+      // A layer the client named that the model cannot explain is the client's fault.
+      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${JSON.stringify(layer)} failed: ${error.message}`);
+    });
+    counters.explanations++;
+    const { heatmap, height: hh, width: hw } = explanation;
+    if (heatmap.length !== hh * hw) throw new Error(`The backend returned a heatmap of ${heatmap.length} values for ${hh}x${hw}`);
+    const pixels = rgb[0] ?? (backend.toRgb ? backend.toRgb(x) : new Uint8Array(instanceSize).fill(128));
+    const overlay = await renderOverlay(pixels, height, width, heatmap, hh, hw, { alpha, format });
+    const result: Record<string, unknown> = {
+      class_index: explanation.classIndex,
+      label: classes[explanation.classIndex],
+      probability: explanation.probability,
+      height: hh,
+      width: hw,
+      overlay: { mime_type: `image/${format}`, b64: overlay.toString('base64') },
+    };
+    if (withHeatmap) result.heatmap = Array.from({ length: hh }, (_, y) => Array.from(heatmap.subarray(y * hw, (y + 1) * hw), (v) => Math.round(v * 1e4) / 1e4));
+    return { explanations: [result] };
+  }
+
+  function status(): object {
+    return { model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] };
+  }
+
+  // The signature of a Keras model exported to SavedModel: input_1 [-1, H, W, 3] float, output [-1, K] probabilities.
+  function metadata(): object {
+    const dims = (sizes: number[]) => ({ dim: sizes.map((size) => ({ size: String(size), name: '' })), unknown_rank: false });
+    return {
+      model_spec: { name, signature_name: '', version: '1' },
+      metadata: {
+        signature_def: {
+          signature_def: {
+            serving_default: {
+              inputs: { input_1: { dtype: 'DT_FLOAT', tensor_shape: dims([-1, height, width, channels]), name: 'serving_default_input_1:0' } },
+              outputs: { predictions: { dtype: 'DT_FLOAT', tensor_shape: dims([-1, classes.length]), name: 'StatefulPartitionedCall:0' } },
+              method_name: 'tensorflow/serving/predict',
+            },
+          },
+        },
+        classes: [...classes],
+      },
+    };
+  }
+
+  async function serveStatic(file: string, res: http.ServerResponse): Promise<void> {
+    if (webDir === false || !/^[\w-]+\.[a-z]+$/.test(file) || !(path.extname(file) in STATIC_TYPES)) throw new HttpError(404, `Not found: /${file}`);
+    let content = staticCache.get(file);
+    if (content === undefined) {
+      try {
+        content = await fs.readFile(path.join(webDir, file));
+      } catch {
+        throw new HttpError(404, `Not found: /${file}`);
+      }
+      staticCache.set(file, content);
+    }
+    send(res, 200, content, STATIC_TYPES[path.extname(file)]);
+  }
+
+  async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent((req.url ?? '/').split('?')[0]);
+    } catch {
+      throw badRequest(`Malformed URL: ${req.url}`);
+    }
+    const method = req.method ?? 'GET';
+    const only = (allowed: string) => {
+      if (method !== allowed) throw new HttpError(405, `Method ${method} not allowed for ${pathname}; use ${allowed}`, { Allow: allowed });
+    };
+    const model = MODEL_PATH.exec(pathname);
+    if (model) {
+      const [, modelName, version, label, action] = model;
+      if (modelName !== name) throw new HttpError(404, `Servable not found for request: Latest(${modelName}); this server serves "${name}"`);
+      if (version !== undefined && version !== '1') throw new HttpError(404, `Servable not found for request: Specific(${modelName}, ${version}); the only version is 1`);
+      if (label !== undefined && label !== 'stable') throw new HttpError(404, `Unknown version label ${JSON.stringify(label)}; the only label is "stable"`);
+      if (action === undefined || action === '/metadata') {
+        only('GET');
+        return sendJson(res, 200, action === undefined ? status() : metadata());
+      }
+      only('POST');
+      const handler = action === ':predict' ? predict : action === ':classify' ? classify : explain;
+      return handlePost(req, res, handler);
+    }
+    if (pathname === '/samples') {
+      only('GET');
+      const list = (await getSamples()).map((s) => ({ name: s.name, label: s.label ?? null, url: `/samples/${encodeURIComponent(s.name)}` }));
+      return sendJson(res, 200, { model: name, classes: [...classes], samples: list });
+    }
+    if (pathname.startsWith('/samples/')) {
+      only('GET');
+      const sample = (await getSamples()).find((s) => s.name === pathname.slice('/samples/'.length));
+      if (!sample) throw new HttpError(404, `No sample named ${JSON.stringify(pathname.slice('/samples/'.length))}`);
+      return send(res, 200, sample.jpeg, 'image/jpeg');
+    }
+    if (webDir !== false && (pathname === '/' || /^\/[\w-]+\.[a-z]+$/.test(pathname))) {
+      only('GET');
+      return serveStatic(pathname === '/' ? 'index.html' : pathname.slice(1), res);
+    }
+    throw new HttpError(404, `Not found: ${pathname}; the API is under /v1/models/${name}`);
+  }
+
+  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void) => Promise<object>): Promise<void> {
+    if (counters.inFlight >= maxConcurrency) throw new HttpError(429, `Too many requests in progress (limit ${maxConcurrency}); retry later`, { 'Retry-After': '1' });
+    counters.inFlight++;
+    preparing++;
+    let isPrepared = false;
+    const prepared = () => {
+      if (!isPrepared) preparing--;
+      isPrepared = true;
+    };
+    try {
+      const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (error) {
+        throw badRequest(`Malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
+      });
+      try {
+        sendJson(res, 200, await Promise.race([handler(body, prepared), deadline]));
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      prepared();
+      counters.inFlight--;
+    }
+  }
+
+  function send(res: http.ServerResponse, status: number, content: Buffer | string, type: string, headers: Record<string, string> = {}): void {
+    if (res.headersSent || res.destroyed) return;
+    if (status < 300) counters.ok++;
+    else if (status < 500) counters.clientErrors++;
+    else counters.serverErrors++;
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(content), 'X-Content-Type-Options': 'nosniff', ...headers });
+    res.end(content);
+  }
+
+  function sendJson(res: http.ServerResponse, status: number, value: object, headers: Record<string, string> = {}): void {
+    send(res, status, JSON.stringify(value), 'application/json', headers);
+  }
+
+  function sendError(req: http.IncomingMessage, res: http.ServerResponse, error: unknown): void {
+    if (error instanceof HttpError) {
+      const headers = { ...error.headers };
+      // The body was not read to the end: close rather than parse its remainder as the next request.
+      if (!req.complete) headers.Connection = 'close';
+      sendJson(res, error.status, { error: error.message }, headers);
+      if (!req.complete) req.resume();
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    log(`carclass serve: 500 on ${req.method} ${req.url}: ${message}`);
+    sendJson(res, 500, { error: `Internal error: ${message}` });
+  }
+
+  const server = http.createServer((req, res) => {
+    counters.requests++;
+    route(req, res).catch((error) => sendError(req, res, error));
+  });
+  // Malformed HTTP (bad request line, oversized headers) also gets a JSON 400.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [status, reason] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+    counters.clientErrors++;
+    const body = JSON.stringify({ error: `Bad HTTP request: ${error.code ?? error.message}` });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  server.requestTimeout = requestTimeoutMs + 5_000;
+  server.headersTimeout = Math.min(60_000, requestTimeoutMs + 5_000);
+
+  return {
+    http: server,
+    async listen() {
+      // A bad samples folder is a startup error, not a 500 on every page load.
+      if (options.samplesDir !== undefined) {
+        await getSamples().catch((error: Error) => {
+          samples = undefined;
+          throw new Error(`Cannot read the samples folder ${options.samplesDir}: ${error.message}`);
+        });
+      }
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address();
+          const actual = typeof address === 'object' && address ? address.port : port;
+          const shownHost = host.includes(':') ? `[${host}]` : host;
+          const url = `http://${shownHost}:${actual}`;
+          log(`carclass serve: model "${name}" (${classes.length} classes, input ${height}x${width}x${channels}) at ${url}/v1/models/${name}`);
+          resolve({ port: actual, host, url });
+        });
+      });
+    },
+    async close(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const started = Date.now();
+      while (counters.inFlight > 0 && Date.now() - started < graceMs) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+    },
+    stats() {
+      const { engineBatches, engineInstances, largestBatch } = batcher.stats;
+      return { ...counters, engineBatches, engineInstances, largestBatch };
+    },
+  };
+}
+
+/** Validation errors in request fields are the client's fault: 400. */
+function field<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw badRequest(error instanceof Error ? error.message : String(error));
+  }
+}
+const positiveIntField = (name: string, value: unknown) => field(() => positiveInt(name, value));
+const nonNegativeIntField = (name: string, value: unknown) => field(() => nonNegativeInt(name, value));
+
+/** Reads a body up to maxBytes (413 beyond, also from Content-Length) within timeoutMs (408). */
+function readBody(req: http.IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return Promise.reject(new HttpError(413, `Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error?: HttpError) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) finish(new HttpError(413, `Request body exceeds the limit of ${maxBytes} bytes`));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish();
+    const onError = (error: Error) => finish(new HttpError(400, `Could not read the request body: ${error.message}`));
+    const onAborted = () => finish(new HttpError(400, 'The client aborted the request'));
+    const timer = setTimeout(() => finish(new HttpError(408, `The request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+  });
+}
+
+/**
+ * Closes `server` gracefully on SIGINT/SIGTERM (a second signal exits at once), then exits with code 0.
+ * Returns a function that removes the handlers.
+ */
+export function installShutdown(
+  server: Pick<ModelServer, 'close'>,
+  { log = (line: string) => process.stderr.write(`${line}\n`), exit = (code: number) => process.exit(code), graceMs = 10_000 }:
+    { log?: (line: string) => void; exit?: (code: number) => void; graceMs?: number } = {},
+): () => void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      log(`carclass serve: ${signal} again, exiting now`);
+      return exit(130);
+    }
+    closing = true;
+    log(`carclass serve: ${signal} received, finishing requests in progress and shutting down`);
+    server.close(graceMs).then(() => exit(0), (error) => {
+      log(`carclass serve: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+      exit(1);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
