@@ -173,7 +173,8 @@ async function withStack<T>(promise: Promise<T>, where: Error): Promise<T> {
   try {
     return await promise;
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
+    // not instanceof: errors made by the addon belong to the main realm (differs under jest/vm)
+    const err = typeof e === 'object' && e !== null && 'message' in e ? (e as Error) : new Error(String(e));
     err.stack = `${err.name}: ${err.message}\n${(where.stack ?? '').split('\n').slice(1).join('\n')}`;
     throw err;
   }
