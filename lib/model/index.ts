@@ -223,9 +223,20 @@ export class Model {
     return run;
   }
 
+  /** Validates `input`, then queues `call` with its native form; validation errors reject the promise. */
+  private step<T>(input: ModelInput, needLabels: boolean, call: (nativeInput: unknown) => Promise<T>): Promise<T> {
+    let nativeInput: unknown;
+    try {
+      nativeInput = this.toNativeInput(input, needLabels);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(() => call(nativeInput));
+  }
+
   private toNativeInput(input: ModelInput, needLabels: boolean): unknown {
     if (typeof input !== 'object' || input === null) throw invalid('input', 'loader batch or { x, shape, labels? }', input);
-    if ('handle' in input) return input.handle;
+    if ('handle' in input) return { handle: input.handle };
     const a = input as ArrayInput;
     rejectUnknownKeys('input', a, ['x', 'shape', 'labels', 'sampleWeights']);
     if (!(a.x instanceof Float32Array)) throw invalid('x', 'Float32Array', a.x);
@@ -328,32 +339,36 @@ export class Model {
   /** One optimizer step; loss = mean_i(w_i * CE_i) before the update, accuracy unweighted. */
   trainOnBatch(input: ModelInput): Promise<StepResult> {
     if (!this.compiled) return Promise.reject(new Error('Call model.compile() before trainOnBatch()'));
-    const nativeInput = this.toNativeInput(input, true);
     const opts = { ...this.compiled };
-    return this.enqueue(() => this.nativeModel.train(nativeInput, opts));
+    return this.step(input, true, (x) => this.nativeModel.train(x, opts));
   }
 
   /** Loss and accuracy without gradients, BN in inference mode. */
   evaluateOnBatch(input: ModelInput): Promise<StepResult> {
-    const nativeInput = this.toNativeInput(input, true);
     const labelSmoothing = this.compiled?.labelSmoothing ?? 0;
-    return this.enqueue(() => this.nativeModel.evaluate(nativeInput, { labelSmoothing }));
+    return this.step(input, true, (x) => this.nativeModel.evaluate(x, { labelSmoothing }));
   }
 
   /** Softmax probabilities [N, K] row-major, in input order. */
   predictOnBatch(input: ModelInput): Promise<Float32Array> {
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.predict(nativeInput));
+    return this.step(input, false, (x) => this.nativeModel.predict(x));
   }
 
   /** The pooled embedding (global average of the base output) [N, dim]. */
   features(input: ModelInput): Promise<{ data: Float32Array; dim: number }> {
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.features(nativeInput));
+    return this.step(input, false, (x) => this.nativeModel.features(x));
   }
 
   /** Grad-CAM of one image: ReLU(sum_c mean(grad_c) * A_c) for the class probability, upsampled and min-max normalised. */
   gradCam(input: ModelInput, options: { classIndex?: number; layer?: string } = {}): Promise<GradCamResult> {
+    try {
+      return this.step(input, false, this.gradCamOptions(options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private gradCamOptions(options: { classIndex?: number; layer?: string }): (x: unknown) => Promise<GradCamResult> {
     rejectUnknownKeys('gradCam', options, ['classIndex', 'layer']);
     const opts: { classIndex?: number; layer?: string } = {};
     if (options.classIndex !== undefined) {
@@ -364,8 +379,7 @@ export class Model {
       if (typeof options.layer !== 'string') throw invalid('layer', 'string', options.layer);
       opts.layer = options.layer;
     }
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.gradCam(nativeInput, opts));
+    return (x) => this.nativeModel.gradCam(x, opts);
   }
 
   /** All weights by Keras name, Keras layouts, Keras order (queued after running steps). */
