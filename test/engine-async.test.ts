@@ -93,3 +93,16 @@ test('Grad-CAM: input-sized heatmap in [0, 1] for the predicted or given class',
   await expect(m.gradCam(img, { layer: 'nope' })).rejects.toThrow("gradCam layer 'nope' does not exist");
   await expect(m.gradCam(colourTask(2, 64, 64, 8))).rejects.toThrow('exactly one image');
 });
+
+test('precision bf16 (autocast) runs every step and stays close to fp32', async () => {
+  const opts = { arch: 'resnet-tiny' as const, numClasses: 3, inputShape: [32, 32, 3] as [number, number, number], seed: 1 };
+  const fp32 = await createModel(opts);
+  const bf16 = await createModel({ ...opts, precision: 'bf16' });
+  const input = colourTask(4, 32, 32, 6);
+  const a = await fp32.predictOnBatch(input);
+  const b = await bf16.predictOnBatch(input);
+  for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(2e-2);
+  bf16.compile();
+  expect(Number.isFinite((await bf16.trainOnBatch(input)).loss)).toBe(true);
+  expect((await bf16.gradCam(sliceInput(input, 0, 1))).heatmap).toHaveLength(32 * 32);
+});
