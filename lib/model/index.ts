@@ -180,6 +180,11 @@ async function withStack<T>(promise: Promise<T>, where: Error): Promise<T> {
   }
 }
 
+/** Typed-array check that also accepts arrays made in another realm (vm, jest). */
+function isTyped(value: unknown, tag: 'Float32Array' | 'Int32Array'): boolean {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${tag}]`;
+}
+
 function formatNumber(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -239,7 +244,7 @@ export class Model {
     if ('handle' in input) return { handle: input.handle };
     const a = input as ArrayInput;
     rejectUnknownKeys('input', a, ['x', 'shape', 'labels', 'sampleWeights']);
-    if (!(a.x instanceof Float32Array)) throw invalid('x', 'Float32Array', a.x);
+    if (!isTyped(a.x, 'Float32Array')) throw invalid('x', 'Float32Array', a.x);
     if (!Array.isArray(a.shape) || a.shape.length !== 4 || !a.shape.every((d) => Number.isInteger(d) && d > 0)) throw invalid('shape', '[n, h, w, c]', a.shape);
     const [n, h, w, c] = a.shape;
     if (a.x.length !== n * h * w * c) throw new RangeError(`x has ${a.x.length} values but shape [${a.shape.join(', ')}] needs ${n * h * w * c}`);
@@ -247,12 +252,12 @@ export class Model {
       throw new RangeError(`input shape [${a.shape.join(', ')}] does not match the model's inputShape [${this.inputShape.join(', ')}]`);
     }
     if (a.labels !== undefined) {
-      if (!(a.labels instanceof Int32Array) || a.labels.length !== n) throw invalid('labels', `Int32Array of length ${n}`, a.labels);
+      if (!isTyped(a.labels, 'Int32Array') || a.labels.length !== n) throw invalid('labels', `Int32Array of length ${n}`, a.labels);
       for (const l of a.labels) if (l < 0 || l >= this.numClasses) throw new RangeError(`label ${l} is outside [0, ${this.numClasses})`);
     } else if (needLabels) {
       throw new TypeError('This step needs labels: pass { x, shape, labels }');
     }
-    if (a.sampleWeights !== undefined && (!(a.sampleWeights instanceof Float32Array) || a.sampleWeights.length !== n)) {
+    if (a.sampleWeights !== undefined && (!isTyped(a.sampleWeights, 'Float32Array') || a.sampleWeights.length !== n)) {
       throw invalid('sampleWeights', `Float32Array of length ${n}`, a.sampleWeights);
     }
     return a;
