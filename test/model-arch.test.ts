@@ -150,7 +150,7 @@ describe('option validation', () => {
 
   test('input shape mismatch names both shapes', async () => {
     const m = await createModel({ arch: 'resnet-tiny', numClasses: 3, inputShape: [32, 32, 3] });
-    expect(() => m.predictOnBatch(colourTask(1, 40, 32, 1))).toThrow('input shape [1, 40, 32, 3] does not match the model\'s inputShape [32, 32, 3]');
+    await expect(m.predictOnBatch(colourTask(1, 40, 32, 1))).rejects.toThrow('input shape [1, 40, 32, 3] does not match the model\'s inputShape [32, 32, 3]');
     await expect(m.trainOnBatch(colourTask(1, 32, 32, 1))).rejects.toThrow('compile()');
   });
 });

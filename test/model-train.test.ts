@@ -128,3 +128,20 @@ test('float64 gradient check by central differences on resnet-tiny', async () =>
   }
   expect(checked).toBeGreaterThan(r.names.length / 2);
 });
+
+test('weight decay is decoupled as in Keras AdamW: w -= lr * wd * w on top of the Adam update', async () => {
+  const opts = { arch: 'resnet-tiny' as const, numClasses: 3, inputShape: [H, H, 3] as [number, number, number], seed: 6 };
+  const plain = await createModel(opts);
+  const decayed = await createModel(opts);
+  const lr = 1e-3;
+  const wd = 0.5;
+  plain.compile({ optimizer: { name: 'adam', learningRate: lr } });
+  decayed.compile({ optimizer: { name: 'adam', learningRate: lr, weightDecay: wd } });
+  const w0 = (await plain.getWeights())['head_pred/kernel'].data;
+  const batch = colourTask(8, H, H, 7);
+  await plain.trainOnBatch(batch);
+  await decayed.trainOnBatch(batch);
+  const a = (await plain.getWeights())['head_pred/kernel'].data;
+  const b = (await decayed.getWeights())['head_pred/kernel'].data;
+  for (let i = 0; i < w0.length; i += 7) expect(b[i] - a[i]).toBeCloseTo(-lr * wd * w0[i], 7);
+});

@@ -173,10 +173,16 @@ async function withStack<T>(promise: Promise<T>, where: Error): Promise<T> {
   try {
     return await promise;
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
+    // not instanceof: errors made by the addon belong to the main realm (differs under jest/vm)
+    const err = typeof e === 'object' && e !== null && 'message' in e ? (e as Error) : new Error(String(e));
     err.stack = `${err.name}: ${err.message}\n${(where.stack ?? '').split('\n').slice(1).join('\n')}`;
     throw err;
   }
+}
+
+/** Typed-array check that also accepts arrays made in another realm (vm, jest). */
+function isTyped(value: unknown, tag: 'Float32Array' | 'Int32Array'): boolean {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${tag}]`;
 }
 
 function formatNumber(n: number): string {
@@ -222,12 +228,23 @@ export class Model {
     return run;
   }
 
+  /** Validates `input`, then queues `call` with its native form; validation errors reject the promise. */
+  private step<T>(input: ModelInput, needLabels: boolean, call: (nativeInput: unknown) => Promise<T>): Promise<T> {
+    let nativeInput: unknown;
+    try {
+      nativeInput = this.toNativeInput(input, needLabels);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueue(() => call(nativeInput));
+  }
+
   private toNativeInput(input: ModelInput, needLabels: boolean): unknown {
     if (typeof input !== 'object' || input === null) throw invalid('input', 'loader batch or { x, shape, labels? }', input);
-    if ('handle' in input) return input.handle;
+    if ('handle' in input) return { handle: input.handle };
     const a = input as ArrayInput;
     rejectUnknownKeys('input', a, ['x', 'shape', 'labels', 'sampleWeights']);
-    if (!(a.x instanceof Float32Array)) throw invalid('x', 'Float32Array', a.x);
+    if (!isTyped(a.x, 'Float32Array')) throw invalid('x', 'Float32Array', a.x);
     if (!Array.isArray(a.shape) || a.shape.length !== 4 || !a.shape.every((d) => Number.isInteger(d) && d > 0)) throw invalid('shape', '[n, h, w, c]', a.shape);
     const [n, h, w, c] = a.shape;
     if (a.x.length !== n * h * w * c) throw new RangeError(`x has ${a.x.length} values but shape [${a.shape.join(', ')}] needs ${n * h * w * c}`);
@@ -235,12 +252,12 @@ export class Model {
       throw new RangeError(`input shape [${a.shape.join(', ')}] does not match the model's inputShape [${this.inputShape.join(', ')}]`);
     }
     if (a.labels !== undefined) {
-      if (!(a.labels instanceof Int32Array) || a.labels.length !== n) throw invalid('labels', `Int32Array of length ${n}`, a.labels);
+      if (!isTyped(a.labels, 'Int32Array') || a.labels.length !== n) throw invalid('labels', `Int32Array of length ${n}`, a.labels);
       for (const l of a.labels) if (l < 0 || l >= this.numClasses) throw new RangeError(`label ${l} is outside [0, ${this.numClasses})`);
     } else if (needLabels) {
       throw new TypeError('This step needs labels: pass { x, shape, labels }');
     }
-    if (a.sampleWeights !== undefined && (!(a.sampleWeights instanceof Float32Array) || a.sampleWeights.length !== n)) {
+    if (a.sampleWeights !== undefined && (!isTyped(a.sampleWeights, 'Float32Array') || a.sampleWeights.length !== n)) {
       throw invalid('sampleWeights', `Float32Array of length ${n}`, a.sampleWeights);
     }
     return a;
@@ -327,32 +344,36 @@ export class Model {
   /** One optimizer step; loss = mean_i(w_i * CE_i) before the update, accuracy unweighted. */
   trainOnBatch(input: ModelInput): Promise<StepResult> {
     if (!this.compiled) return Promise.reject(new Error('Call model.compile() before trainOnBatch()'));
-    const nativeInput = this.toNativeInput(input, true);
     const opts = { ...this.compiled };
-    return this.enqueue(() => this.nativeModel.train(nativeInput, opts));
+    return this.step(input, true, (x) => this.nativeModel.train(x, opts));
   }
 
   /** Loss and accuracy without gradients, BN in inference mode. */
   evaluateOnBatch(input: ModelInput): Promise<StepResult> {
-    const nativeInput = this.toNativeInput(input, true);
     const labelSmoothing = this.compiled?.labelSmoothing ?? 0;
-    return this.enqueue(() => this.nativeModel.evaluate(nativeInput, { labelSmoothing }));
+    return this.step(input, true, (x) => this.nativeModel.evaluate(x, { labelSmoothing }));
   }
 
   /** Softmax probabilities [N, K] row-major, in input order. */
   predictOnBatch(input: ModelInput): Promise<Float32Array> {
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.predict(nativeInput));
+    return this.step(input, false, (x) => this.nativeModel.predict(x));
   }
 
   /** The pooled embedding (global average of the base output) [N, dim]. */
   features(input: ModelInput): Promise<{ data: Float32Array; dim: number }> {
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.features(nativeInput));
+    return this.step(input, false, (x) => this.nativeModel.features(x));
   }
 
   /** Grad-CAM of one image: ReLU(sum_c mean(grad_c) * A_c) for the class probability, upsampled and min-max normalised. */
   gradCam(input: ModelInput, options: { classIndex?: number; layer?: string } = {}): Promise<GradCamResult> {
+    try {
+      return this.step(input, false, this.gradCamOptions(options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private gradCamOptions(options: { classIndex?: number; layer?: string }): (x: unknown) => Promise<GradCamResult> {
     rejectUnknownKeys('gradCam', options, ['classIndex', 'layer']);
     const opts: { classIndex?: number; layer?: string } = {};
     if (options.classIndex !== undefined) {
@@ -363,8 +384,7 @@ export class Model {
       if (typeof options.layer !== 'string') throw invalid('layer', 'string', options.layer);
       opts.layer = options.layer;
     }
-    const nativeInput = this.toNativeInput(input, false);
-    return this.enqueue(() => this.nativeModel.gradCam(nativeInput, opts));
+    return (x) => this.nativeModel.gradCam(x, opts);
   }
 
   /** All weights by Keras name, Keras layouts, Keras order (queued after running steps). */

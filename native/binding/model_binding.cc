@@ -26,8 +26,10 @@ StepInput ReadInput(Napi::Value value) {
   Napi::Env env = value.Env();
   auto owned = std::make_shared<OwnedInput>();
   StepInput in;
-  if (value.IsExternal()) {
-    owned->batch = UnwrapBatch(value);
+  // A loader batch: { handle } (or the bare handle); UnwrapBatch checks the type tag.
+  const bool isBatch = value.IsExternal() || (value.IsObject() && value.As<Napi::Object>().Has("handle"));
+  if (isBatch) {
+    owned->batch = UnwrapBatch(value.IsExternal() ? value : value.As<Napi::Object>().Get("handle"));
     const Batch& b = *owned->batch;
     in.n = b.size;
     in.h = b.height;
@@ -518,12 +520,29 @@ Napi::Value GradCheck(const Napi::CallbackInfo& info) {
       });
 }
 
+// Test-only: wraps plain arrays in a loader Batch handle so the no-copy batch path can be tested
+// without the loader.
+Napi::Value TestBatch(const Napi::CallbackInfo& info) {
+  StepInput in = ReadInput(info[0]);
+  auto batch = std::make_shared<Batch>();
+  batch->size = in.n;
+  batch->height = in.h;
+  batch->width = in.w;
+  batch->channels = in.c;
+  batch->pixels.assign(in.x, in.x + in.n * in.h * in.w * in.c);
+  if (in.labels) batch->labels.assign(in.labels, in.labels + in.n);
+  else batch->labels.assign(static_cast<size_t>(in.n), -1);
+  if (in.sampleWeights) batch->sampleWeights.assign(in.sampleWeights, in.sampleWeights + in.n);
+  return WrapBatch(info.Env(), batch);
+}
+
 }  // namespace
 
 void InitModel(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env, exports);
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("gradCheck64", Napi::Function::New(env, GradCheck, "gradCheck64"));
+  exports.Set("testBatch", Napi::Function::New(env, TestBatch, "testBatch"));
 }
 
 }  // namespace carclass

@@ -293,6 +293,7 @@ SetWeightsReport Engine::SetWeights(const std::vector<NamedArray>& weights, bool
       report.skipped.push_back(w.name);
       continue;
     }
+    provided.insert(p);  // a mis-shaped weight is reported once, not also as missing
     const auto expected = params[p].KerasShape();
     int64_t count = 1;
     for (auto d : w.shape) count *= d;
@@ -303,7 +304,6 @@ SetWeightsReport Engine::SetWeights(const std::vector<NamedArray>& weights, bool
       continue;
     }
     target[i] = p;
-    provided.insert(p);
   }
   for (size_t p = 0; p < params.size(); ++p)
     if (!provided.count(static_cast<int>(p))) problems.push_back("missing weight '" + params[p].name + "'");

@@ -114,6 +114,8 @@ def main():
     print(json.dumps({
         "trainImgPerSec": a.batch / statistics.median(train),
         "inferImgPerSec": a.batch / statistics.median(infer),
+        "trainSteps": train,
+        "inferSteps": infer,
         "trainStepSec": statistics.median(train),
         "inferStepSec": statistics.median(infer),
         "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
