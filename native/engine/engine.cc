@@ -247,12 +247,14 @@ GradCamResult Engine::GradCam(const StepInput& input, int64_t classIndex, const 
   ForwardOptions o;
   o.captureLayer = layer;
   o.captured = &activation;
-  auto probs = torch::softmax(net_->Forward(x, o).to(torch::kFloat32), 1);
+  // d log p = dp / p: the same channel weights up to one positive factor, so the normalised map is the
+  // seed's softmax-probability Grad-CAM, but without the zero gradient of a saturated p == 1.0f.
+  auto logProbs = torch::log_softmax(net_->Forward(x, o).to(torch::kFloat32), 1);
   GradCamResult r;
   r.layer = name;
-  r.classIndex = classIndex >= 0 ? classIndex : probs.argmax(1).item<int64_t>();
-  auto score = probs.select(0, 0).select(0, r.classIndex);
-  r.probability = score.item<double>();
+  r.classIndex = classIndex >= 0 ? classIndex : logProbs.argmax(1).item<int64_t>();
+  auto score = logProbs.select(0, 0).select(0, r.classIndex);
+  r.probability = std::exp(score.item<double>());
   auto grad = torch::autograd::grad({score}, {activation})[0];
   torch::NoGradGuard noGrad;
   auto channelWeights = grad.mean({2, 3}, /*keepdim=*/true);

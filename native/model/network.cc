@@ -17,13 +17,16 @@ struct ResNetPreset {
   const char* name;
   int64_t stem;
   std::vector<std::pair<int64_t, int>> stacks;  // (bottleneck filters, blocks); output = 4 x filters
+  double bnMomentum;  // torch semantics (1 - Keras momentum)
 };
 
 const std::vector<ResNetPreset>& ResNetPresets() {
   static const std::vector<ResNetPreset> presets = {
-      {"resnet50v2", 64, {{64, 3}, {128, 4}, {256, 6}, {512, 3}}},
-      {"resnet-small", 32, {{32, 2}, {64, 2}, {128, 2}, {256, 2}}},
-      {"resnet-tiny", 16, {{16, 1}, {32, 1}, {64, 1}, {128, 1}}},
+      // Keras-exact: momentum 0.99. The small presets train from scratch in a few hundred steps, where
+      // 0.99 leaves the moving statistics far from the batch statistics, so they use Keras 0.9.
+      {"resnet50v2", 64, {{64, 3}, {128, 4}, {256, 6}, {512, 3}}, kBnMomentum},
+      {"resnet-small", 32, {{32, 2}, {64, 2}, {128, 2}, {256, 2}}, 0.1},
+      {"resnet-tiny", 16, {{16, 1}, {32, 1}, {64, 1}, {128, 1}}, 0.1},
   };
   return presets;
 }
@@ -97,6 +100,8 @@ void Network::AddParam(int layer, const std::string& kind, std::vector<int64_t> 
 }
 
 Network::Network(const ModelConfig& config) : config_(config) {
+  for (const auto& p : ResNetPresets())
+    if (config.arch == p.name) bnMomentum_ = p.bnMomentum;
   if (config.channels != 3) throw std::invalid_argument("inputShape must have 3 channels (RGB)");
   if (config.height < 32 || config.width < 32) throw std::invalid_argument("inputShape height and width must be at least 32");
   if (config.numClasses < 1) throw std::invalid_argument("numClasses must be a positive integer");
@@ -439,7 +444,7 @@ torch::Tensor Network::Forward(const torch::Tensor& x, const ForwardOptions& opt
       }
       case LayerOp::BatchNorm: {
         const bool batchStats = options.training && L.trainable;
-        y = at::batch_norm(in, W(L, 0), W(L, 1), W(L, 2), W(L, 3), batchStats, kBnMomentum, kBnEpsilon, true);
+        y = at::batch_norm(in, W(L, 0), W(L, 1), W(L, 2), W(L, 3), batchStats, bnMomentum_, kBnEpsilon, true);
         break;
       }
       case LayerOp::Relu: {

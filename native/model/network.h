@@ -97,6 +97,7 @@ class Network {
   void Initialise();
 
   ModelConfig config_;
+  double bnMomentum_ = 0.01;  // torch semantics; Keras 0.99 unless the preset says otherwise
   std::vector<LayerDef> layers_;
   std::vector<Param> params_;
   std::vector<int> consumers_;  // how many layers read each layer's output
