@@ -207,11 +207,22 @@ function drawCarBody(canvas: Canvas, rng: Rng, spec: CarClassSpec, place: Placem
   for (const u of spec.wheels) drawWheel(canvas, rng, X(u), Y(spec.wheelRadius), spec.wheelRadius * L, spec.tyre, spec.rim, rimColor);
 }
 
-/**
- * Draws one picture of a car of class `spec`: random scene, scale, position, facing, colour jitter
- * and sensor noise. Returns packed RGB bytes, row-major, `width * height * 3` long.
- */
-export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: number): Uint8Array {
+/** Where the car was drawn in a picture (pixels), for tests and debugging. */
+export interface CarPlacement {
+  /** Horizontal centre of the car body. */
+  centreX: number;
+  /** Car length, rear to nose. */
+  length: number;
+  /** Row of the ground line the wheels stand on. */
+  ground: number;
+  /** True when the car faces left (drawn mirrored). */
+  mirror: boolean;
+  /** Centre of the headlight. */
+  headlight: [number, number];
+}
+
+/** Like drawCar, and also says where the car is. */
+export function renderCarScene(spec: CarClassSpec, rng: Rng, width: number, height: number): { rgb: Uint8Array; car: CarPlacement } {
   positiveInt('width', width);
   positiveInt('height', height);
   const canvas = new Canvas(width, height);
@@ -222,7 +233,8 @@ export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: num
   const x0 = uniform(rng, -0.04 * length, width - 0.96 * length);
   const horizon = Math.min(ground - 2, height * uniform(rng, 0.3, 0.68));
   drawBackground(canvas, rng, horizon);
-  drawCarBody(canvas, rng, spec, { x0, ground, length, mirror: rng() < 0.5 });
+  const mirror = rng() < 0.5;
+  drawCarBody(canvas, rng, spec, { x0, ground, length, mirror });
 
   // Mild global colour jitter (brightness, contrast, per-channel gain) and sensor noise.
   const bright = uniform(rng, -15, 15), contrast = uniform(rng, 0.85, 1.15);
@@ -230,7 +242,17 @@ export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: num
   const noise = uniform(rng, 0, 7);
   const data = canvas.data;
   for (let i = 0; i < data.length; i++) data[i] = (data[i] - 128) * contrast * gains[i % 3] + 128 + bright + noise * gauss(rng);
-  return canvas.toRgb8();
+  const [hu, hv] = spec.headlight;
+  const car: CarPlacement = { centreX: x0 + length / 2, length, ground, mirror, headlight: [x0 + (mirror ? 1 - hu : hu) * length, ground - hv * length] };
+  return { rgb: canvas.toRgb8(), car };
+}
+
+/**
+ * Draws one picture of a car of class `spec`: random scene, scale, position, facing, colour jitter
+ * and sensor noise. Returns packed RGB bytes, row-major, `width * height * 3` long.
+ */
+export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: number): Uint8Array {
+  return renderCarScene(spec, rng, width, height).rgb;
 }
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
