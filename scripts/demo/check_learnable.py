@@ -8,6 +8,7 @@ restore_best_weights) and prints test accuracy and times. Also prints a mean-col
 the classes are not separable by colour alone.
 """
 import argparse
+import math
 import os
 import random
 import sys
@@ -136,6 +137,7 @@ def main():
     ap.add_argument('--widths', default='16,32,64,128')
     ap.add_argument('--augment', type=float, default=0.7, help='probability of brightness/contrast per image (flip always on); -1 disables all augmentation')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--schedule', choices=('constant', 'cosine'), default='constant', help='cosine: lr decays to 0 over the epochs, per epoch')
     ap.add_argument('--bn-momentum', type=float, default=0.01, help='PyTorch convention; Keras momentum 0.99 = 0.01')
     ap.add_argument('--threads', type=int, default=2)
     args = ap.parse_args()
@@ -162,6 +164,9 @@ def main():
     best = (float('inf'), None, 0)
     t_train = time.time()
     for epoch in range(1, args.epochs + 1):
+        if args.schedule == 'cosine':
+            for g in opt.param_groups:
+                g['lr'] = args.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / args.epochs))
         model.train()
         order = torch.randperm(len(tr), generator=gen)
         tl, tc = 0.0, 0
@@ -197,7 +202,7 @@ def main():
     cpu = time.process_time()
     print(f'RESULT test_acc {test_acc:.4f} (best val_loss epoch {best[2]}; last epoch {last_acc:.4f}) test_loss {test_loss:.4f} '
           f'train {train_s:.1f} s (process CPU {cpu:.0f} s) eval {time.time() - t_eval:.1f} s total {time.time() - t0:.1f} s '
-          f'epochs {args.epochs} batch {args.batch} lr {args.lr} params {params}')
+          f'epochs {args.epochs} batch {args.batch} lr {args.lr} {args.schedule} params {params}')
 
 
 if __name__ == '__main__':
