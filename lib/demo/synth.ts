@@ -284,7 +284,7 @@ export const sharpJpegEncoder: JpegEncoder = async (rgb, width, height, quality)
 export interface DemoDatasetOptions {
   /** Number of classes, 8..12 (default 10). */
   classes?: number;
-  /** Pictures per class (default 80). */
+  /** Pictures per class (default 300). */
   perClass?: number;
   width?: number;
   height?: number;
@@ -301,7 +301,7 @@ export interface DemoDataset {
   classes: string[];
 }
 
-export const DEMO_DEFAULTS = { classes: 10, perClass: 80, width: 128, height: 96, seed: 1, quality: 85 } as const;
+export const DEMO_DEFAULTS = { classes: 10, perClass: 300, width: 96, height: 72, seed: 1, quality: 85 } as const;
 const OPTION_KEYS = ['classes', 'perClass', 'width', 'height', 'seed', 'quality', 'encodeJpeg'] as const;
 
 /** The class specs used for a dataset of `count` classes (8..12). */
