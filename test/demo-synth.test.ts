@@ -81,6 +81,17 @@ describe('generateDemoDataset', () => {
     expect(seen).toEqual(new Array(12).fill(40 * 32 * 3));
   });
 
+  it('rejects with the file name when encoding fails, after the pending writes settle', async () => {
+    let calls = 0;
+    const failing: JpegEncoder = async () => {
+      if (++calls === 3) throw new Error('encoder exploded');
+      return Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+    };
+    await expect(generateDemoDataset(path.join(tmpRoot, 'e'), { perClass: 2, width: 32, height: 24, encodeJpeg: failing }))
+      .rejects.toThrow(/could not write .*Demo Motors_Hatchback_.*\.jpg: encoder exploded/);
+    expect(calls).toBeLessThan(20);
+  });
+
   it('rejects bad options by name', async () => {
     const dir = path.join(tmpRoot, 'bad');
     await expect(generateDemoDataset(dir, { classes: 7 })).rejects.toThrow('Expected integer between 8 and 12 for classes but received 7 of type number');

@@ -334,6 +334,9 @@ export async function generateDemoDataset(dir: string, options: DemoDatasetOptio
   await fs.mkdir(root, { recursive: true });
   const files: string[] = [];
   const used = new Set<string>();
+  // Drawing runs here while a few encodes and writes proceed on the thread pool.
+  const inFlight = new Set<Promise<void>>();
+  let failure: Error | undefined;
   for (let c = 0; c < specs.length; c++) {
     for (let i = 0; i < perClass; i++) {
       // One stream per picture: a picture does not depend on how many were drawn before it.
@@ -343,9 +346,18 @@ export async function generateDemoDataset(dir: string, options: DemoDatasetOptio
       used.add(name);
       const rgb = drawCar(specs[c], rng, width, height);
       const file = path.join(root, name);
-      await fs.writeFile(file, await encode(rgb, width, height, quality));
       files.push(file);
+      const job: Promise<void> = encode(rgb, width, height, quality)
+        .then((jpeg) => fs.writeFile(file, jpeg))
+        .catch((e: unknown) => { failure ??= new Error(`demo dataset: could not write ${file}: ${e instanceof Error ? e.message : String(e)}`); })
+        .finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+      if (failure) break;
     }
+    if (failure) break;
   }
+  await Promise.all(inFlight);
+  if (failure) throw failure;
   return { files, classes: specs.map(classLabel).sort() };
 }
