@@ -3,7 +3,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { CarClassSpec, ColorFamily, DEMO_CLASSES, RimStyle, classLabel } from './classes';
-import { Canvas, Rgb, Rng, capsule, circle, createRng, ellipse, gauss, hsl, mix, mixSeed, pick, polygon, rect, ring, shade, uniform } from './raster';
+import { Canvas, Rgb, Rng, capsule, circle, createRng, ellipse, gauss, hsl, mixSeed, pick, polygon, rect, ring, shade, uniform } from './raster';
 import { invalid, positiveInt, rejectUnknownKeys } from '../validate';
 
 export type { CarClassSpec } from './classes';
@@ -44,8 +44,8 @@ function drawBackground(canvas: Canvas, rng: Rng, horizon: number): void {
   ];
   const [skyTop, skyLow] = pick(rng, skies)();
   const [groundFar, groundNear] = pick(rng, grounds)();
-  canvas.fill(rect(-2, -2, w + 2, horizon), (_x, y) => mix(skyTop, skyLow, Math.max(0, y / horizon)));
-  canvas.fill(rect(-2, horizon, w + 2, h + 2), (_x, y) => mix(groundFar, groundNear, (y - horizon) / Math.max(1, h - horizon)));
+  canvas.fill(rect(-2, -2, w + 2, horizon), { from: skyTop, to: skyLow, y0: 0, y1: horizon });
+  canvas.fill(rect(-2, horizon, w + 2, h + 2), { from: groundFar, to: groundNear, y0: horizon, y1: horizon + Math.max(1, h - horizon) });
 
   // Clutter: clouds, buildings, trees, poles, bushes and road marks, none of them car-like.
   const count = 2 + Math.floor(rng() * 8);
@@ -153,7 +153,7 @@ function drawCarBody(canvas: Canvas, rng: Rng, spec: CarClassSpec, place: Placem
   }
   // Body with a vertical light-to-dark gradient.
   const topY = Y(topV), bottomY = ground;
-  canvas.fill(polygon(pts(spec.body), spec.bodyRound * L), (_x, y) => shade(paint, 1.15 - 0.35 * Math.max(0, Math.min(1, (y - topY) / (bottomY - topY)))));
+  canvas.fill(polygon(pts(spec.body), spec.bodyRound * L), { from: shade(paint, 1.15), to: shade(paint, 0.8), y0: topY, y1: bottomY });
   // Rocker panel and bumpers, darker.
   const minV = Math.min(...spec.body.map((p) => p[1]));
   canvas.fill(rect(Math.min(X(0.02), X(0.98)), Y(minV + 0.025), Math.max(X(0.02), X(0.98)), Y(minV) + 0.5), shade(paint, 0.55), 0.8);
@@ -301,7 +301,7 @@ export interface DemoDataset {
   classes: string[];
 }
 
-export const DEMO_DEFAULTS = { classes: 10, perClass: 300, width: 96, height: 72, seed: 1, quality: 85 } as const;
+export const DEMO_DEFAULTS = { classes: 10, perClass: 300, width: 128, height: 96, seed: 1, quality: 85 } as const;
 const OPTION_KEYS = ['classes', 'perClass', 'width', 'height', 'seed', 'quality', 'encodeJpeg'] as const;
 
 /** The class specs used for a dataset of `count` classes (8..12). */

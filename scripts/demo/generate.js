@@ -3,7 +3,7 @@
 'use strict';
 const { generateDemoDataset } = require('../../dist/demo');
 
-const [dir, perClass = '300', width = '96', height = '72', classes = '10', seed = '1'] = process.argv.slice(2);
+const [dir, perClass = '300', width = '128', height = '96', classes = '10', seed = '1'] = process.argv.slice(2);
 if (!dir) {
   console.error('usage: node scripts/demo/generate.js DIR [perClass] [width] [height] [classes] [seed]');
   process.exit(2);
