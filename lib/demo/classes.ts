@@ -199,7 +199,7 @@ const cityCar: CarClassSpec = {
 };
 
 /** All demo classes; the first `n` (8..12) are used. The order keeps the most distinct shapes first. */
-export const DEMO_CLASSES: readonly CarClassSpec[] = [sedan, hatchback, suv, pickup, van, coupe, convertible, bus, minivan, wagon, offroader, cityCar];
+export const DEMO_CLASSES: readonly CarClassSpec[] = [sedan, hatchback, suv, pickup, van, coupe, convertible, bus, minivan, offroader, wagon, cityCar];
 
 /** The label a class gets with label type `model`: make + `_` + model. */
 export const classLabel = (spec: CarClassSpec): string => `${spec.make}_${spec.model}`;

@@ -49,19 +49,30 @@ function segmentDistance(px: number, py: number, ax: number, ay: number, bx: num
 /** Polygon (any winding), optionally inflated by `round` pixels, which also rounds its corners. */
 export function polygon(points: readonly Point[], round = 0): Shape {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (const [x, y] of points) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
   const n = points.length;
+  const xs = new Float64Array(n), ys = new Float64Array(n);
+  points.forEach(([x, y], i) => {
+    xs[i] = x; ys[i] = y;
+    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+  });
   return {
     bounds: { x0: x0 - round, y0: y0 - round, x1: x1 + round, y1: y1 + round },
     sdf(px, py) {
-      let d = Infinity;
+      // Flat arrays and squared distances: this is the hot loop of the whole generator.
+      let best = Infinity;
       let inside = false;
       for (let i = 0, j = n - 1; i < n; j = i++) {
-        const [xi, yi] = points[i];
-        const [xj, yj] = points[j];
-        d = Math.min(d, segmentDistance(px, py, xj, yj, xi, yi));
+        const xi = xs[i], yi = ys[i], xj = xs[j], yj = ys[j];
+        const dx = xi - xj, dy = yi - yj;
+        const len2 = dx * dx + dy * dy;
+        let t = len2 > 0 ? ((px - xj) * dx + (py - yj) * dy) / len2 : 0;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        const ex = px - xj - t * dx, ey = py - yj - t * dy;
+        const d2 = ex * ex + ey * ey;
+        if (d2 < best) best = d2;
         if ((yi > py) !== (yj > py) && px < ((xj - xi) * (py - yi)) / (yj - yi) + xi) inside = !inside;
       }
+      const d = Math.sqrt(best);
       return (inside ? -d : d) - round;
     },
   };
@@ -89,6 +100,9 @@ export function capsule(ax: number, ay: number, bx: number, by: number, halfWidt
 }
 
 /** Float RGB canvas (0..255) with alpha-blended shape filling. */
+/** A vertical gradient from `from` at row y0 to `to` at row y1 (clamped outside). */
+export interface Gradient { from: Rgb; to: Rgb; y0: number; y1: number }
+
 export class Canvas {
   readonly data: Float32Array;
   constructor(readonly width: number, readonly height: number) {
@@ -96,17 +110,23 @@ export class Canvas {
   }
 
   /** Fills with a colour, or with a colour computed per pixel (for gradients). */
-  fill(shape: Shape, color: Rgb | ((x: number, y: number) => Rgb), alpha = 1): void {
+  fill(shape: Shape, color: Rgb | Gradient | ((x: number, y: number) => Rgb), alpha = 1): void {
     const { width, height, data } = this;
     const b = shape.bounds;
     const xs = Math.max(0, Math.floor(b.x0 - 1)), xe = Math.min(width - 1, Math.ceil(b.x1 + 1));
     const ys = Math.max(0, Math.floor(b.y0 - 1)), ye = Math.min(height - 1, Math.ceil(b.y1 + 1));
-    const fixed = typeof color === 'function' ? null : color;
+    const perPixel = typeof color === 'function' ? color : null;
+    const gradient = !perPixel && !Array.isArray(color) ? (color as Gradient) : null;
+    let c = (perPixel || gradient ? [0, 0, 0] : color) as Rgb;
     for (let y = ys; y <= ye; y++) {
+      if (gradient) {
+        const t = Math.max(0, Math.min(1, (y - gradient.y0) / Math.max(1e-9, gradient.y1 - gradient.y0)));
+        c = mix(gradient.from, gradient.to, t);
+      }
       for (let x = xs; x <= xe; x++) {
         const cover = Math.min(1, Math.max(0, 0.5 - shape.sdf(x + 0.5, y + 0.5))) * alpha;
         if (cover <= 0) continue;
-        const c = fixed ?? (color as (x: number, y: number) => Rgb)(x, y);
+        if (perPixel) c = perPixel(x, y);
         const o = (y * width + x) * 3;
         data[o] += (c[0] - data[o]) * cover;
         data[o + 1] += (c[1] - data[o + 1]) * cover;
@@ -145,5 +165,16 @@ export function ring(cx: number, cy: number, r: number, halfWidth: number): Shap
   };
 }
 
-export const rect = (x0: number, y0: number, x1: number, y1: number, round = 0): Shape =>
-  polygon([[x0 + round, y0 + round], [x1 - round, y0 + round], [x1 - round, y1 - round], [x0 + round, y1 - round]], round);
+/** Axis-aligned box from (x0, y0) to (x1, y1) with corners rounded by `round` pixels. */
+export function rect(x0: number, y0: number, x1: number, y1: number, round = 0): Shape {
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  const hx = Math.abs(x1 - x0) / 2 - round, hy = Math.abs(y1 - y0) / 2 - round;
+  return {
+    bounds: { x0: Math.min(x0, x1), y0: Math.min(y0, y1), x1: Math.max(x0, x1), y1: Math.max(y0, y1) },
+    sdf(px, py) {
+      const qx = Math.abs(px - cx) - hx, qy = Math.abs(py - cy) - hy;
+      const ox = Math.max(qx, 0), oy = Math.max(qy, 0);
+      return Math.sqrt(ox * ox + oy * oy) + Math.min(Math.max(qx, qy), 0) - round;
+    },
+  };
+}

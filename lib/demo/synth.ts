@@ -3,7 +3,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { CarClassSpec, ColorFamily, DEMO_CLASSES, RimStyle, classLabel } from './classes';
-import { Canvas, Rgb, Rng, capsule, circle, createRng, ellipse, gauss, hsl, mix, mixSeed, pick, polygon, rect, ring, shade, uniform } from './raster';
+import { Canvas, Rgb, Rng, capsule, circle, createRng, ellipse, gauss, hsl, mixSeed, pick, polygon, rect, ring, shade, uniform } from './raster';
 import { invalid, positiveInt, rejectUnknownKeys } from '../validate';
 
 export type { CarClassSpec } from './classes';
@@ -44,8 +44,8 @@ function drawBackground(canvas: Canvas, rng: Rng, horizon: number): void {
   ];
   const [skyTop, skyLow] = pick(rng, skies)();
   const [groundFar, groundNear] = pick(rng, grounds)();
-  canvas.fill(rect(-2, -2, w + 2, horizon), (_x, y) => mix(skyTop, skyLow, Math.max(0, y / horizon)));
-  canvas.fill(rect(-2, horizon, w + 2, h + 2), (_x, y) => mix(groundFar, groundNear, (y - horizon) / Math.max(1, h - horizon)));
+  canvas.fill(rect(-2, -2, w + 2, horizon), { from: skyTop, to: skyLow, y0: 0, y1: horizon });
+  canvas.fill(rect(-2, horizon, w + 2, h + 2), { from: groundFar, to: groundNear, y0: horizon, y1: horizon + Math.max(1, h - horizon) });
 
   // Clutter: clouds, buildings, trees, poles, bushes and road marks, none of them car-like.
   const count = 2 + Math.floor(rng() * 8);
@@ -153,7 +153,7 @@ function drawCarBody(canvas: Canvas, rng: Rng, spec: CarClassSpec, place: Placem
   }
   // Body with a vertical light-to-dark gradient.
   const topY = Y(topV), bottomY = ground;
-  canvas.fill(polygon(pts(spec.body), spec.bodyRound * L), (_x, y) => shade(paint, 1.15 - 0.35 * Math.max(0, Math.min(1, (y - topY) / (bottomY - topY)))));
+  canvas.fill(polygon(pts(spec.body), spec.bodyRound * L), { from: shade(paint, 1.15), to: shade(paint, 0.8), y0: topY, y1: bottomY });
   // Rocker panel and bumpers, darker.
   const minV = Math.min(...spec.body.map((p) => p[1]));
   canvas.fill(rect(Math.min(X(0.02), X(0.98)), Y(minV + 0.025), Math.max(X(0.02), X(0.98)), Y(minV) + 0.5), shade(paint, 0.55), 0.8);
@@ -207,11 +207,22 @@ function drawCarBody(canvas: Canvas, rng: Rng, spec: CarClassSpec, place: Placem
   for (const u of spec.wheels) drawWheel(canvas, rng, X(u), Y(spec.wheelRadius), spec.wheelRadius * L, spec.tyre, spec.rim, rimColor);
 }
 
-/**
- * Draws one picture of a car of class `spec`: random scene, scale, position, facing, colour jitter
- * and sensor noise. Returns packed RGB bytes, row-major, `width * height * 3` long.
- */
-export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: number): Uint8Array {
+/** Where the car was drawn in a picture (pixels), for tests and debugging. */
+export interface CarPlacement {
+  /** Horizontal centre of the car body. */
+  centreX: number;
+  /** Car length, rear to nose. */
+  length: number;
+  /** Row of the ground line the wheels stand on. */
+  ground: number;
+  /** True when the car faces left (drawn mirrored). */
+  mirror: boolean;
+  /** Centre of the headlight. */
+  headlight: [number, number];
+}
+
+/** Like drawCar, and also says where the car is. */
+export function renderCarScene(spec: CarClassSpec, rng: Rng, width: number, height: number): { rgb: Uint8Array; car: CarPlacement } {
   positiveInt('width', width);
   positiveInt('height', height);
   const canvas = new Canvas(width, height);
@@ -222,7 +233,8 @@ export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: num
   const x0 = uniform(rng, -0.04 * length, width - 0.96 * length);
   const horizon = Math.min(ground - 2, height * uniform(rng, 0.3, 0.68));
   drawBackground(canvas, rng, horizon);
-  drawCarBody(canvas, rng, spec, { x0, ground, length, mirror: rng() < 0.5 });
+  const mirror = rng() < 0.5;
+  drawCarBody(canvas, rng, spec, { x0, ground, length, mirror });
 
   // Mild global colour jitter (brightness, contrast, per-channel gain) and sensor noise.
   const bright = uniform(rng, -15, 15), contrast = uniform(rng, 0.85, 1.15);
@@ -230,7 +242,17 @@ export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: num
   const noise = uniform(rng, 0, 7);
   const data = canvas.data;
   for (let i = 0; i < data.length; i++) data[i] = (data[i] - 128) * contrast * gains[i % 3] + 128 + bright + noise * gauss(rng);
-  return canvas.toRgb8();
+  const [hu, hv] = spec.headlight;
+  const car: CarPlacement = { centreX: x0 + length / 2, length, ground, mirror, headlight: [x0 + (mirror ? 1 - hu : hu) * length, ground - hv * length] };
+  return { rgb: canvas.toRgb8(), car };
+}
+
+/**
+ * Draws one picture of a car of class `spec`: random scene, scale, position, facing, colour jitter
+ * and sensor noise. Returns packed RGB bytes, row-major, `width * height * 3` long.
+ */
+export function drawCar(spec: CarClassSpec, rng: Rng, width: number, height: number): Uint8Array {
+  return renderCarScene(spec, rng, width, height).rgb;
 }
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -262,7 +284,7 @@ export const sharpJpegEncoder: JpegEncoder = async (rgb, width, height, quality)
 export interface DemoDatasetOptions {
   /** Number of classes, 8..12 (default 10). */
   classes?: number;
-  /** Pictures per class (default 80). */
+  /** Pictures per class (default 300). */
   perClass?: number;
   width?: number;
   height?: number;
@@ -279,7 +301,7 @@ export interface DemoDataset {
   classes: string[];
 }
 
-export const DEMO_DEFAULTS = { classes: 10, perClass: 80, width: 128, height: 96, seed: 1, quality: 85 } as const;
+export const DEMO_DEFAULTS = { classes: 10, perClass: 300, width: 128, height: 96, seed: 1, quality: 85 } as const;
 const OPTION_KEYS = ['classes', 'perClass', 'width', 'height', 'seed', 'quality', 'encodeJpeg'] as const;
 
 /** The class specs used for a dataset of `count` classes (8..12). */
@@ -312,6 +334,9 @@ export async function generateDemoDataset(dir: string, options: DemoDatasetOptio
   await fs.mkdir(root, { recursive: true });
   const files: string[] = [];
   const used = new Set<string>();
+  // Drawing runs here while a few encodes and writes proceed on the thread pool.
+  const inFlight = new Set<Promise<void>>();
+  let failure: Error | undefined;
   for (let c = 0; c < specs.length; c++) {
     for (let i = 0; i < perClass; i++) {
       // One stream per picture: a picture does not depend on how many were drawn before it.
@@ -321,9 +346,18 @@ export async function generateDemoDataset(dir: string, options: DemoDatasetOptio
       used.add(name);
       const rgb = drawCar(specs[c], rng, width, height);
       const file = path.join(root, name);
-      await fs.writeFile(file, await encode(rgb, width, height, quality));
       files.push(file);
+      const job: Promise<void> = encode(rgb, width, height, quality)
+        .then((jpeg) => fs.writeFile(file, jpeg))
+        .catch((e: unknown) => { failure ??= new Error(`demo dataset: could not write ${file}: ${e instanceof Error ? e.message : String(e)}`); })
+        .finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+      if (failure) break;
     }
+    if (failure) break;
   }
+  await Promise.all(inFlight);
+  if (failure) throw failure;
   return { files, classes: specs.map(classLabel).sort() };
 }
