@@ -29,6 +29,10 @@ export function loadFailureMessage(root: string, cause: unknown): string {
 
 /** Loads the addon from `root` with node-gyp-build; throws an Error carrying the explanation. */
 export function loadAddon(root: string = packageRoot): any {
+  // OpenMP threads that spin at barriers starve the loader's decode threads (and vice versa) on a
+  // machine with few cores: a small model's step measured 36x slower with 2 spinning threads under
+  // load. Passive waiting must be in the environment before libgomp is loaded with the addon.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const nodeGypBuild = require('node-gyp-build');
