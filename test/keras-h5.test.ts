@@ -333,17 +333,18 @@ describe('at ResNet50V2 scale', () => {
 const lib = require('../lib');
 (typeof lib.createModel === 'function' ? describe : describe.skip)('with the real model', () => {
   test('ResNet50V2 (no top): Keras layer counts, and import(export(model)) is bit-exact', async () => {
-    // The option names are the engine's; adjust here if they differ.
-    const make = () => lib.createModel({ arch: 'resnet50v2', includeTop: false });
+    // The seed's head (head_gap -> head_pred, 2 classes) on the Keras base.
+    const make = () => lib.createModel({ arch: 'resnet50v2', numClasses: 2, inputShape: [224, 224, 3], head: 'gap' });
     const source = await make();
     const layers = source.layers();
-    expect(layers).toHaveLength(190);
-    expect(new Set(source.weightSpec().map((e: any) => e.layer)).size).toBe(102);
+    expect(layers.filter((l: any) => !l.head)).toHaveLength(190);
+    const weighted = new Set(source.weightSpec().map((e: any) => e.layer));
+    expect([...weighted].filter((n) => !String(n).startsWith('head_'))).toHaveLength(102);
     const file = path.join(tmp, 'real-notop.h5');
     await exportKerasWeights(source, file);
     const read = await readKerasWeights(file);
     expect(read.layerNames).toEqual(layers.map((l: any) => l.name));
-    expect(read.layers.reduce((n, l) => n + l.weights.reduce((m, w) => m + w.data.length, 0), 0)).toBe(23564800);
+    expect(read.layers.reduce((n, l) => n + l.weights.reduce((m, w) => m + w.data.length, 0), 0)).toBe(23564800 + 2048 * 2 + 2);
     const target = await make();
     await loadKerasWeights(target, file);
     const a = await source.getWeights();

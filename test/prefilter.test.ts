@@ -257,8 +257,8 @@ const haveEngine = typeof lib.createModel === 'function' && typeof lib.createLoa
   test('car probability equals the one put into the head bias', async () => {
     const sample = path.resolve(__dirname, '../../shared/data/cars-sample');
     const files = fs.readdirSync(sample).filter((n) => /\.jpe?g$/i.test(n)).map((n) => path.join(sample, n)).slice(0, 3);
-    // A small ImageNet-shaped model: the lead may need to adjust the preset name when integrating.
-    const model = await lib.createModel({ arch: 'resnet50v2', includeTop: true, classes: 1000 });
+    // A small base with the 1000-class ImageNet top: only the head decides the probabilities here.
+    const model = await lib.createModel({ arch: 'resnet-tiny', head: 'imagenet', inputShape: [224, 224, 3] });
     const head = model.weightSpec().filter((e: any) => e.layer === 'predictions');
     const kernel = head.find((e: any) => e.name.endsWith('/kernel'));
     const bias = head.find((e: any) => e.name.endsWith('/bias'));
