@@ -183,9 +183,10 @@ test('the event loop keeps ticking while the loader works', async () => {
   clearInterval(timer);
   loader.close();
   expect(images).toBe(120);
-  // Generous: the timer must fire through the run (no long synchronous stalls).
-  expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
-  expect(maxGap).toBeLessThan(250);
+  // Generous (the CPU is shared with the decode threads and other test workers): a blocking
+  // next() would leave the timer silent for the whole run.
+  expect(ticks).toBeGreaterThan(elapsed / 5 / 10);
+  expect(maxGap).toBeLessThan(Math.max(400, elapsed / 3));
 });
 
 test('stats report images per second', async () => {
