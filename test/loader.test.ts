@@ -224,3 +224,17 @@ describe('validation', () => {
     loader.close();
   });
 });
+
+test('release() hands the buffer back at once; the batch is unusable afterwards', async () => {
+  const loader = createLoader({ files, batchSize: 4, size: [16, 16], shuffle: false, prefetch: 1, threads: 1 });
+  let count = 0;
+  for await (const batch of loader) {
+    expect(batch.data().length).toBe(batch.size * 16 * 16 * 3);
+    batch.release();
+    batch.release();  // idempotent
+    expect(() => batch.data()).toThrow(/released/);
+    count += batch.size;
+  }
+  expect(count).toBe(files.length);
+  loader.close();
+});
