@@ -238,3 +238,16 @@ test('release() hands the buffer back at once; the batch is unusable afterwards'
   expect(count).toBe(files.length);
   loader.close();
 });
+
+test('prefetch bounds the work done ahead of the consumer', async () => {
+  const loader = createLoader({ files, batchSize: 3, size: [16, 16], shuffle: false, prefetch: 2, threads: 2 });
+  const it = loader[Symbol.asyncIterator]();
+  const first = await it.next();
+  expect(first.done).toBe(false);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // the delivered batch plus at most `prefetch` batches assembled ahead
+  expect(loader.stats().images).toBeLessThanOrEqual((1 + 2) * 3);
+  expect(loader.stats().images).toBeGreaterThanOrEqual(3);
+  await it.return!();
+  loader.close();
+});
