@@ -5,21 +5,25 @@ import { carFiles } from './helpers/images';
 
 const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
-test('tf, caffe and none agree with the formulas on a real photo', async () => {
+test.each([[100, 120], [250, 341], [101, 333]])('tf, caffe and none agree with the formulas on a real photo (%i x %i)', async (h, w) => {
   const file = carFiles()[0];
-  const raw = await decodeImage(file, { size: [100, 120] });
-  const tf = await decodeImage(file, { size: [100, 120], preprocess: 'tf' });
-  const caffe = await decodeImage(file, { size: [100, 120], preprocess: 'caffe' });
+  const raw = await decodeImage(file, { size: [h, w] });
+  const tf = await decodeImage(file, { size: [h, w], preprocess: 'tf' });
+  const caffe = await decodeImage(file, { size: [h, w], preprocess: 'caffe' });
   expect(raw.data.constructor.name).toBe('Uint8Array');
   expect(tf.data.constructor.name).toBe('Float32Array');
-  expect(tf.shape).toEqual([100, 120, 3]);
+  expect(tf.shape).toEqual([h, w, 3]);
+  const mismatches: string[] = [];
   for (let i = 0; i < raw.data.length; i += 3) {
     for (let c = 0; c < 3; c++) {
-      expect(tf.data[i + c]).toBe(Math.fround(Math.fround(raw.data[i + c] / 127.5) - 1));
+      const tfWant = Math.fround(Math.fround(raw.data[i + c] / 127.5) - 1);
       // caffe output channel c is source channel 2 - c (RGB -> BGR)
-      expect(caffe.data[i + c]).toBe(Math.fround(raw.data[i + 2 - c] - Math.fround(CAFFE_MEAN_BGR[c])));
+      const caffeWant = Math.fround(raw.data[i + 2 - c] - Math.fround(CAFFE_MEAN_BGR[c]));
+      if (tf.data[i + c] !== tfWant) mismatches.push(`tf[${i + c}] ${tf.data[i + c]} != ${tfWant}`);
+      if (caffe.data[i + c] !== caffeWant) mismatches.push(`caffe[${i + c}] ${caffe.data[i + c]} != ${caffeWant}`);
     }
   }
+  expect(mismatches.slice(0, 5)).toEqual([]);
 });
 
 test('tf range is [-1, 1]; padding is -1 for tf and -mean for caffe', async () => {

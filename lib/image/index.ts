@@ -14,7 +14,10 @@ export const DEFAULT_MAX_PIXELS = 50_000_000;
 export interface DecodeOptions {
   /** [height, width] of the output; the decoded size is kept when absent. */
   size?: [number, number];
-  /** How to reach `size`: TF resize_with_crop_or_pad (default), TF half-pixel bilinear, PIL nearest. */
+  /**
+   * How to reach `size`: TF resize_with_crop_or_pad (default; pads with 0 before preprocessing),
+   * TF half-pixel bilinear without antialias (rounded to nearest for preprocess 'none'), PIL nearest.
+   */
   resize?: ResizeMethod;
   /** 'tf' x/127.5-1, 'caffe' BGR minus ImageNet mean, 'none' uint8 (default). */
   preprocess?: Preprocess;

@@ -26,14 +26,29 @@ Napi::Value WrapBatch(Napi::Env env, BatchPtr batch) {
   return external;
 }
 
-BatchPtr UnwrapBatch(Napi::Value value) {
+namespace {
+BatchPtr* BatchHolder(Napi::Value value) {
   Napi::Env env = value.Env();
   bool tagged = false;
   if (value.IsExternal()) {
     napi_check_object_type_tag(env, value, &kBatchTag, &tagged);
   }
   if (!tagged) throw Napi::TypeError::New(env, "Expected a carclass batch handle");
-  return *value.As<Napi::External<BatchPtr>>().Data();
+  return value.As<Napi::External<BatchPtr>>().Data();
+}
+}  // namespace
+
+BatchPtr UnwrapBatch(Napi::Value value) {
+  BatchPtr batch = *BatchHolder(value);
+  if (!batch) throw Napi::Error::New(value.Env(), "This batch was released");
+  return batch;
+}
+
+void ReleaseBatch(Napi::Value value) {
+  BatchPtr* holder = BatchHolder(value);
+  if (!*holder) return;
+  Napi::MemoryManagement::AdjustExternalMemory(value.Env(), -PixelBytes(**holder));
+  holder->reset();
 }
 
 int64_t GetInt(const Napi::Object& obj, const char* key, int64_t fallback) {

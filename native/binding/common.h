@@ -62,8 +62,11 @@ Napi::Promise RunAsync(Napi::Env env, typename PromiseWorker<Result>::Work work,
 // Batches cross into JS as type-tagged externals holding a shared_ptr, so the engine can
 // take the loader's buffer without a copy and without trusting arbitrary objects.
 Napi::Value WrapBatch(Napi::Env env, BatchPtr batch);
-// Throws a Napi::TypeError when `value` is not a batch handle.
+// Throws a Napi::TypeError when `value` is not a batch handle (an Error once released).
 BatchPtr UnwrapBatch(Napi::Value value);
+// Drops the handle's reference now instead of at garbage collection (buffers go back to the
+// loader's pool); later UnwrapBatch calls on it throw.
+void ReleaseBatch(Napi::Value value);
 
 // Small conversion helpers that throw TypeError with the field name.
 int64_t GetInt(const Napi::Object& obj, const char* key, int64_t fallback);

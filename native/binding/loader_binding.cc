@@ -193,11 +193,17 @@ Napi::Value BatchPixels(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value ReleaseBatchFn(const Napi::CallbackInfo& info) {
+  ReleaseBatch(info[0]);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitLoader(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLoader", LoaderWrap::Define(env));
   exports.Set("batchPixels", Napi::Function::New(env, BatchPixels, "batchPixels"));
+  exports.Set("releaseBatch", Napi::Function::New(env, ReleaseBatchFn, "releaseBatch"));
 }
 
 }  // namespace carclass

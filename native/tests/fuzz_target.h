@@ -1,0 +1,32 @@
+// The decoder fuzz target shared by the libFuzzer harness and the mutation fuzzer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "image/jpeg.h"
+#include "image/transform.h"
+
+namespace carclass::fuzz {
+
+// Decodes arbitrary bytes with options picked from the data, then resizes and preprocesses.
+// Only ImageError may escape the decoder; anything else (or a sanitizer report) is a bug.
+inline int DecodeTarget(const uint8_t* data, size_t size) {
+  image::DecodeOptions options;
+  const uint8_t selector = size ? data[size - 1] : 0;
+  options.dct = (selector & 1) ? image::Dct::Accurate : image::Dct::Fast;
+  options.lenient = (selector & 2) != 0;
+  options.maxPixels = 4'000'000;  // keeps each run fast and memory small
+  try {
+    image::RgbImage rgb = image::DecodeJpeg(data, size, options);
+    static const image::Resize kResize[] = {image::Resize::CropOrPad, image::Resize::Bilinear, image::Resize::Nearest};
+    std::vector<float> out(17 * 23 * 3);
+    image::Render(rgb, 17, 23, kResize[(selector >> 2) % 3], image::Preprocess::Tf, out.data(), nullptr);
+    image::AugmentDraw draw = image::DrawAugment(selector, 0, size, 1.0);
+    image::ApplyAugment(out.data(), 17, 23, draw);
+  } catch (const image::ImageError&) {
+  }
+  return 0;
+}
+
+}  // namespace carclass::fuzz
