@@ -45,6 +45,7 @@ export async function predictFiles(model: StepModel, files: string[], options: P
     let done = 0;
     for await (const batch of loader) {
       const probs = await model.predictOnBatch(batch);
+      batch.release();
       if (batch.size > 0) numClasses = probs.length / batch.size;
       rows.push(probs);
       outFiles.push(...batch.files);

@@ -302,6 +302,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let seen = 0, lossSum = 0, accSum = 0, step = 0;
       for await (const batch of trainLoader.epoch(epoch)) {
         const r = await model.trainOnBatch(batch);
+        batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
         if (!Number.isFinite(r.loss)) {
           status = 'nan';
           message = `Batch ${step}: Invalid loss (${r.loss}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
@@ -323,6 +324,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let vSeen = 0, vLoss = 0, vAcc = 0;
       for await (const batch of valLoader.epoch(0)) {
         const r = await model.evaluateOnBatch(batch);
+        batch.release();
         vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
       }
       const logs: Logs = { accuracy: accSum / Math.max(seen, 1), loss: lossSum / Math.max(seen, 1), ...(vSeen ? { val_accuracy: vAcc / vSeen, val_loss: vLoss / vSeen } : {}), learning_rate: lr };
