@@ -1,16 +1,10 @@
 // Shared fixtures for the model tests: a generated 3-class colour task and small helpers.
 import type { ArrayInput } from '../lib/model';
+import { mulberry32 } from '../lib/data/random';
 
-/** Deterministic PRNG (mulberry32) so fixtures are reproducible. */
+/** Deterministic PRNG (the project's mulberry32) so fixtures are reproducible. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /** n images h x w: class k has channel k brighter than the others, plus noise; values in [-1, 1]. */

@@ -1,5 +1,6 @@
 // A tiny anti-aliased rasteriser for the synthetic demo: shapes are signed distance functions in
 // pixel units, coverage = clamp(0.5 - distance), so edges get one pixel of analytic anti-aliasing.
+import { mulberry32 } from '../data/random';
 
 export type Rgb = readonly [number, number, number];
 export type Point = readonly [number, number];
@@ -7,15 +8,9 @@ export type Point = readonly [number, number];
 /** Seeded PRNG (mulberry32): deterministic, fast, good enough for drawing. Returns values in [0, 1). */
 export type Rng = () => number;
 
+/** The project's mulberry32 stream, for any integer seed (reduced to 32 bits). */
 export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /** Mixes several integers into one 32-bit seed, so each image has its own independent stream. */
