@@ -88,6 +88,32 @@ test('a full run writes the manifest, logs, TensorBoard files and the report', a
   // The manifest repeats the split exactly.
   const again = await train({ ...base(tempDir('manifest')), dir: undefined, manifest: path.join(out, 'manifest.json'), epochs: 1, skipReport: true });
   expect(again.classes).toEqual(r.classes);
+
+  // The CLI over the checkpoint: predict (ordered), evaluate (report) and export (Keras .h5).
+  const best = path.join(out, 'checkpoints', 'best');
+  const cliRun = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const files = fs.readdirSync(dataDir).filter((f) => f.endsWith('.jpg')).sort().slice(0, 5).map((f) => path.join(dataDir, f));
+  const p = cliRun('predict', ...files, '--checkpoint', best, '--json', '--top', '3');
+  expect(p.status).toBe(0);
+  const predictions = JSON.parse(p.stdout).predictions;
+  expect(predictions.map((x: any) => x.file)).toEqual(files);
+  for (const x of predictions) {
+    expect(x.top).toHaveLength(3);
+    expect(r.classes).toContain(x.top[0].label);
+    expect(x.top[0].probability).toBeGreaterThanOrEqual(x.top[1].probability);
+  }
+  const e = cliRun('evaluate', '--checkpoint', best, '--out', path.join(out, 'eval'));
+  expect(e.status).toBe(0);
+  expect(e.stdout).toMatch(/test: loss [\d.]+ - accuracy [\d.]+ - top-5 [\d.]+ on \d+ images/);
+  const evaluated = JSON.parse(fs.readFileSync(path.join(out, 'eval', 'report.json'), 'utf8'));
+  expect(evaluated.metrics.accuracy).toBeCloseTo(r.test!.accuracy, 6);
+  const x = cliRun('export', best, '--out', path.join(out, 'cars.h5'));
+  expect(x.status).toBe(0);
+  const { readKerasWeights } = await import('../lib/keras/h5');
+  const h5 = await readKerasWeights(path.join(out, 'cars.h5'));
+  expect(h5.layerNames).toContain('head_pred');
+  expect(JSON.parse(fs.readFileSync(path.join(out, 'cars.classes.json'), 'utf8')).classes).toEqual(r.classes);
+  expect(cliRun('predict', files[0]).status).toBe(2);
 }, 600000);
 
 describe('carclass train: errors name the key, the expected and the received value', () => {
