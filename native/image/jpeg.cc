@@ -3,10 +3,13 @@
 #include <turbojpeg.h>
 
 #include <cerrno>
+#include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <sys/stat.h>
+
+#include <jpeglib.h>  // after <cstdio>: it needs FILE
 
 namespace carclass::image {
 
@@ -92,7 +95,97 @@ void CmykToRgb(const uint8_t* cmyk, size_t pixels, bool inverted, uint8_t* rgb) 
   }
 }
 
+// libjpeg decompressor for the row-cropping path (TurboJPEG 2.1 cannot skip rows). Errors and
+// warnings jump back so the caller can hand the file to the TurboJPEG path.
+struct RowDecoder {
+  struct Errors {
+    jpeg_error_mgr manager;
+    std::jmp_buf jump;
+  };
+  jpeg_decompress_struct info{};
+  Errors errors{};
+  std::vector<JSAMPROW> rows;
+  std::vector<uint8_t> lastRow;
+  RowDecoder() {
+    info.err = jpeg_std_error(&errors.manager);
+    errors.manager.error_exit = [](j_common_ptr c) { std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1); };
+    errors.manager.emit_message = [](j_common_ptr c, int level) {
+      if (level < 0) std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1);
+    };
+    errors.manager.output_message = [](j_common_ptr) {};
+    jpeg_create_decompress(&info);
+  }
+  ~RowDecoder() { jpeg_destroy_decompress(&info); }
+};
+
+// Skips exactly `count` scanlines (jpeg_skip_scanlines may stop early at iMCU boundaries).
+void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
+  while (count > 0) {
+    JDIMENSION skipped = jpeg_skip_scanlines(&info, count);
+    if (skipped == 0) std::longjmp(reinterpret_cast<RowDecoder::Errors*>(info.err)->jump, 1);
+    count -= skipped;
+  }
+}
+
+// Returns false (decoder reset, `out` unspecified) when the TurboJPEG path must decide instead.
+// No C++ object with a destructor lives between setjmp and a longjmp.
+bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
+  thread_local RowDecoder decoder;
+  jpeg_decompress_struct& info = decoder.info;
+  if (setjmp(decoder.errors.jump)) {
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
+  if (jpeg_read_header(&info, TRUE) != JPEG_HEADER_OK || info.jpeg_color_space == JCS_CMYK ||
+      info.jpeg_color_space == JCS_YCCK || info.image_width == 0 || int(info.image_height) <= maxRows ||
+      int64_t(info.image_width) * info.image_height > options.maxPixels) {
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  // What tjDecompress2 sets for TJPF_RGB and the DCT flags; fancy upsampling stays on.
+  info.out_color_space = JCS_EXT_RGB;
+  info.dct_method = options.dct == Dct::Fast ? JDCT_IFAST : JDCT_ISLOW;
+  const JDIMENSION width = info.image_width, height = info.image_height, first = (height - JDIMENSION(maxRows)) / 2;
+  const size_t stride = size_t(width) * 3;
+  out.width = int(width);
+  out.height = maxRows;
+  out.pixels.resize(stride * size_t(maxRows));
+  decoder.rows.resize(size_t(maxRows));
+  decoder.lastRow.resize(stride);
+  for (int y = 0; y < maxRows; ++y) decoder.rows[size_t(y)] = out.pixels.data() + stride * size_t(y);
+  jpeg_start_decompress(&info);
+  SkipRows(info, first);
+  while (info.output_scanline < first + JDIMENSION(maxRows)) {
+    const JDIMENSION done = info.output_scanline - first;
+    if (jpeg_read_scanlines(&info, decoder.rows.data() + done, JDIMENSION(maxRows) - done) == 0) {
+      jpeg_abort_decompress(&info);
+      return false;
+    }
+  }
+  // Skipping to the very end would not read the remaining entropy data: skip all but the last
+  // row and decode that one, so damage below the crop is still found.
+  SkipRows(info, height - info.output_scanline - 1);
+  JSAMPROW last = decoder.lastRow.data();
+  while (info.output_scanline < height) {
+    if (jpeg_read_scanlines(&info, &last, 1) == 0) {
+      jpeg_abort_decompress(&info);
+      return false;
+    }
+  }
+  jpeg_finish_decompress(&info);
+  return true;
+}
+
 }  // namespace
+
+void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
+  if (maxRows > 0 && size >= 3 && data[0] == 0xFF && data[1] == 0xD8 &&
+      DecodeCenterRowsWithLibjpeg(data, size, options, maxRows, out)) {
+    return;
+  }
+  DecodeJpeg(data, size, options, out);
+}
 
 void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
   if (size == 0) throw ImageError("FILE_EMPTY", "empty input (0 bytes)");
