@@ -118,6 +118,58 @@ struct RowDecoder {
   ~RowDecoder() { jpeg_destroy_decompress(&info); }
 };
 
+// libjpeg keeps quantisation and Huffman tables across images on a reused decompressor (for
+// abbreviated streams), so an image that uses a table it does not define would decode with the
+// previous image's. True when the image is one sequential Huffman scan over all components whose
+// tables are all defined before it: then a reused handle gives what a fresh one gives.
+bool SelfContainedSingleScan(const uint8_t* data, size_t size) {
+  unsigned quant = 0, dc = 0, ac = 0;  // bit n: table n defined
+  int componentIds[4] = {-1, -1, -1, -1}, componentQuant[4] = {0, 0, 0, 0}, components = 0;
+  size_t pos = 2;
+  while (pos + 4 <= size) {
+    if (data[pos] != 0xFF) return false;
+    const uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) { ++pos; continue; }
+    const size_t length = (size_t(data[pos + 2]) << 8) | data[pos + 3];
+    if (length < 2 || pos + 2 + length > size) return false;
+    const uint8_t* segment = data + pos + 4;
+    const size_t bytes = length - 2;
+    if (marker == 0xDB) {
+      for (size_t at = 0; at < bytes;) {
+        quant |= 1u << (segment[at] & 0x0F);
+        at += 1 + ((segment[at] >> 4) ? 128 : 64);
+      }
+    } else if (marker == 0xC4) {
+      for (size_t at = 0; at + 17 <= bytes;) {
+        size_t values = 0;
+        for (int i = 1; i <= 16; ++i) values += segment[at + i];
+        ((segment[at] >> 4) ? ac : dc) |= 1u << (segment[at] & 0x0F);
+        at += 17 + values;
+      }
+    } else if (marker == 0xC0 || marker == 0xC1) {  // baseline / extended sequential Huffman
+      if (components || bytes < 6) return false;
+      components = segment[5];
+      if (components < 1 || components > 4 || bytes < 6 + 3 * size_t(components)) return false;
+      for (int c = 0; c < components; ++c) {
+        componentIds[c] = segment[6 + 3 * c];
+        componentQuant[c] = segment[8 + 3 * c] & 0x0F;
+      }
+    } else if (marker >= 0xC2 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      return false;  // progressive, lossless or arithmetic
+    } else if (marker == 0xDA) {
+      if (!components || bytes < 1 || segment[0] != components || bytes < 1 + 2 * size_t(components)) return false;
+      for (int c = 0; c < components; ++c) {
+        if (!(quant >> componentQuant[c] & 1)) return false;
+        const int id = segment[1 + 2 * c], selectors = segment[2 + 2 * c];
+        if (id != componentIds[c] || !(dc >> (selectors >> 4) & 1) || !(ac >> (selectors & 0x0F) & 1)) return false;
+      }
+      return true;
+    }
+    pos += 2 + length;
+  }
+  return false;
+}
+
 // Skips exactly `count` scanlines (jpeg_skip_scanlines may stop early at iMCU boundaries).
 void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
   while (count > 0) {
@@ -127,7 +179,8 @@ void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
   }
 }
 
-// Returns false (decoder reset, `out` unspecified) when the TurboJPEG path must decide instead.
+// Returns false (decoder reset, `out` unspecified) when the TurboJPEG path must decide instead:
+// single-scan Huffman-coded images only (progressive and arithmetic ones gain little from skipping).
 // No C++ object with a destructor lives between setjmp and a longjmp.
 bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
   thread_local RowDecoder decoder;
@@ -137,9 +190,11 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
     return false;
   }
   jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
-  if (jpeg_read_header(&info, TRUE) != JPEG_HEADER_OK || info.jpeg_color_space == JCS_CMYK ||
-      info.jpeg_color_space == JCS_YCCK || info.image_width == 0 || int(info.image_height) <= maxRows ||
-      int64_t(info.image_width) * info.image_height > options.maxPixels) {
+  bool usable = SelfContainedSingleScan(data, size) && jpeg_read_header(&info, TRUE) == JPEG_HEADER_OK &&
+                !info.progressive_mode && !info.arith_code && info.comps_in_scan == info.num_components &&
+                info.jpeg_color_space != JCS_CMYK && info.jpeg_color_space != JCS_YCCK && info.image_width > 0 &&
+                int(info.image_height) > maxRows && int64_t(info.image_width) * info.image_height <= options.maxPixels;
+  if (!usable) {
     jpeg_abort_decompress(&info);
     return false;
   }
@@ -190,12 +245,18 @@ void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions&
 void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
   if (size == 0) throw ImageError("FILE_EMPTY", "empty input (0 bytes)");
   if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) throw ImageError("NOT_JPEG", "not a JPEG file (missing SOI marker)");
+  // A file that may rely on tables from an earlier image gets a fresh handle (no history).
+  if (!SelfContainedSingleScan(data, size)) DecompressorSlot(options.lenient).Reset();
   tjhandle handle = Decompressor(options.lenient);
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, data, static_cast<unsigned long>(size), &width, &height, &subsamp, &colorspace) != 0) {
     // A warning (stray bytes before a marker) still yields the header; lenient mode accepts it.
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "reading the header");
+    // The failed read can leave the handle mid-header: start the decode on a fresh one, so the
+    // result never depends on what this thread decoded before.
+    DecompressorSlot(options.lenient).Reset();
+    handle = Decompressor(options.lenient);
   }
   if (width <= 0 || height <= 0) throw ImageError("JPEG_CORRUPT", "JPEG header has zero width or height");
   const int64_t pixels = int64_t(width) * height;
@@ -219,6 +280,7 @@ void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, 
                     flags) != 0) {
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "decoding");
+    DecompressorSlot(options.lenient).Reset();
   }
   if (cmyk) CmykToRgb(cmykPixels.data(), size_t(pixels), HasAdobeMarker(data, size), out.pixels.data());
 }
