@@ -35,7 +35,7 @@ fuzz_seconds="${FUZZ_SECONDS:-60}"
 if command -v clang++ >/dev/null 2>&1; then
   mkdir -p build/fuzz
   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Inative -o build/fuzz/fuzz_decode native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/transform.cc -lturbojpeg
+    -Inative -o build/fuzz/fuzz_decode native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/transform.cc -lturbojpeg -ljpeg
   corpus="build/fuzz/corpus"
   mkdir -p "$corpus"
   cp -n "${inputs[@]}" "$corpus/" 2>/dev/null || true

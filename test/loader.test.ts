@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { createLoader, decodeImage, Batch, Loader } from '../lib';
-import { carFiles, tempDir, writeJpegs } from './helpers/images';
+import { carFiles, corpusDir, tempDir, writeJpegs } from './helpers/images';
 
 const dir = tempDir('loader');
 let files: string[] = [];
@@ -250,4 +250,22 @@ test('prefetch bounds the work done ahead of the consumer', async () => {
   expect(loader.stats().images).toBeGreaterThanOrEqual(3);
   await it.return!();
   loader.close();
+});
+
+// crop_or_pad decodes only the rows it keeps (libjpeg row skipping): the samples must equal a full
+// decode + crop, over odd files (progressive, arithmetic, grayscale, CMYK, warnings) and the cars.
+test('crop_or_pad row-skipping decode equals decodeImage on the corpus and the cars', async () => {
+  const inputs = [...fs.readdirSync(corpusDir).filter((f) => f.endsWith('.jpg')).map((f) => path.join(corpusDir, f)), ...carFiles()];
+  for (const [height, dct] of [[1, 'fast'], [9, 'accurate'], [100, 'fast'], [212, 'fast'], [223, 'accurate']] as const) {
+    const size: [number, number] = [height, 64];
+    const loader = createLoader({ files: inputs, batchSize: inputs.length, size, shuffle: false, threads: 2, preprocess: 'none', dct, lenient: true });
+    const [batch] = await collect(loader);
+    loader.close();
+    expect(batch.size).toBeGreaterThan(inputs.length - 2);  // only the 12-bit file may be skipped
+    const data = batch.data() as Uint8Array, sample = height * 64 * 3;
+    for (let i = 0; i < batch.size; i++) {
+      const single = await decodeImage(batch.files[i], { size, preprocess: 'none', dct, lenient: true });
+      expect([batch.files[i], Buffer.from(data.buffer, data.byteOffset + i * sample, sample).equals(Buffer.from(single.data))]).toEqual([batch.files[i], true]);
+    }
+  }
 });

@@ -3,10 +3,13 @@
 #include <turbojpeg.h>
 
 #include <cerrno>
+#include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <sys/stat.h>
+
+#include <jpeglib.h>  // after <cstdio>: it needs FILE
 
 namespace carclass::image {
 
@@ -92,17 +95,168 @@ void CmykToRgb(const uint8_t* cmyk, size_t pixels, bool inverted, uint8_t* rgb) 
   }
 }
 
+// libjpeg decompressor for the row-cropping path (TurboJPEG 2.1 cannot skip rows). Errors and
+// warnings jump back so the caller can hand the file to the TurboJPEG path.
+struct RowDecoder {
+  struct Errors {
+    jpeg_error_mgr manager;
+    std::jmp_buf jump;
+  };
+  jpeg_decompress_struct info{};
+  Errors errors{};
+  std::vector<JSAMPROW> rows;
+  std::vector<uint8_t> lastRow;
+  RowDecoder() {
+    info.err = jpeg_std_error(&errors.manager);
+    errors.manager.error_exit = [](j_common_ptr c) { std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1); };
+    errors.manager.emit_message = [](j_common_ptr c, int level) {
+      if (level < 0) std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1);
+    };
+    errors.manager.output_message = [](j_common_ptr) {};
+    jpeg_create_decompress(&info);
+  }
+  ~RowDecoder() { jpeg_destroy_decompress(&info); }
+};
+
+// libjpeg keeps quantisation and Huffman tables across images on a reused decompressor (for
+// abbreviated streams), so an image that uses a table it does not define would decode with the
+// previous image's. True when the image is one sequential Huffman scan over all components whose
+// tables are all defined before it: then a reused handle gives what a fresh one gives.
+bool SelfContainedSingleScan(const uint8_t* data, size_t size) {
+  unsigned quant = 0, dc = 0, ac = 0;  // bit n: table n defined
+  int componentIds[4] = {-1, -1, -1, -1}, componentQuant[4] = {0, 0, 0, 0}, components = 0;
+  size_t pos = 2;
+  while (pos + 4 <= size) {
+    if (data[pos] != 0xFF) return false;
+    const uint8_t marker = data[pos + 1];
+    if (marker == 0xFF) { ++pos; continue; }
+    const size_t length = (size_t(data[pos + 2]) << 8) | data[pos + 3];
+    if (length < 2 || pos + 2 + length > size) return false;
+    const uint8_t* segment = data + pos + 4;
+    const size_t bytes = length - 2;
+    if (marker == 0xDB) {
+      for (size_t at = 0; at < bytes;) {
+        quant |= 1u << (segment[at] & 0x0F);
+        at += 1 + ((segment[at] >> 4) ? 128 : 64);
+      }
+    } else if (marker == 0xC4) {
+      for (size_t at = 0; at + 17 <= bytes;) {
+        size_t values = 0;
+        for (int i = 1; i <= 16; ++i) values += segment[at + i];
+        ((segment[at] >> 4) ? ac : dc) |= 1u << (segment[at] & 0x0F);
+        at += 17 + values;
+      }
+    } else if (marker == 0xC0 || marker == 0xC1) {  // baseline / extended sequential Huffman
+      if (components || bytes < 6) return false;
+      components = segment[5];
+      if (components < 1 || components > 4 || bytes < 6 + 3 * size_t(components)) return false;
+      for (int c = 0; c < components; ++c) {
+        componentIds[c] = segment[6 + 3 * c];
+        componentQuant[c] = segment[8 + 3 * c] & 0x0F;
+      }
+    } else if (marker >= 0xC2 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      return false;  // progressive, lossless or arithmetic
+    } else if (marker == 0xDA) {
+      if (!components || bytes < 1 || segment[0] != components || bytes < 1 + 2 * size_t(components)) return false;
+      for (int c = 0; c < components; ++c) {
+        if (!(quant >> componentQuant[c] & 1)) return false;
+        const int id = segment[1 + 2 * c], selectors = segment[2 + 2 * c];
+        if (id != componentIds[c] || !(dc >> (selectors >> 4) & 1) || !(ac >> (selectors & 0x0F) & 1)) return false;
+      }
+      return true;
+    }
+    pos += 2 + length;
+  }
+  return false;
+}
+
+// Skips exactly `count` scanlines (jpeg_skip_scanlines may stop early at iMCU boundaries).
+void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
+  while (count > 0) {
+    JDIMENSION skipped = jpeg_skip_scanlines(&info, count);
+    if (skipped == 0) std::longjmp(reinterpret_cast<RowDecoder::Errors*>(info.err)->jump, 1);
+    count -= skipped;
+  }
+}
+
+// Returns false (decoder reset, `out` unspecified) when the TurboJPEG path must decide instead:
+// single-scan Huffman-coded images only (progressive and arithmetic ones gain little from skipping).
+// No C++ object with a destructor lives between setjmp and a longjmp.
+bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
+  thread_local RowDecoder decoder;
+  jpeg_decompress_struct& info = decoder.info;
+  if (setjmp(decoder.errors.jump)) {
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
+  bool usable = SelfContainedSingleScan(data, size) && jpeg_read_header(&info, TRUE) == JPEG_HEADER_OK &&
+                !info.progressive_mode && !info.arith_code && info.comps_in_scan == info.num_components &&
+                info.jpeg_color_space != JCS_CMYK && info.jpeg_color_space != JCS_YCCK && info.image_width > 0 &&
+                int(info.image_height) > maxRows && int64_t(info.image_width) * info.image_height <= options.maxPixels;
+  if (!usable) {
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  // What tjDecompress2 sets for TJPF_RGB and the DCT flags; fancy upsampling stays on.
+  info.out_color_space = JCS_EXT_RGB;
+  info.dct_method = options.dct == Dct::Fast ? JDCT_IFAST : JDCT_ISLOW;
+  const JDIMENSION width = info.image_width, height = info.image_height, first = (height - JDIMENSION(maxRows)) / 2;
+  const size_t stride = size_t(width) * 3;
+  out.width = int(width);
+  out.height = maxRows;
+  out.pixels.resize(stride * size_t(maxRows));
+  decoder.rows.resize(size_t(maxRows));
+  decoder.lastRow.resize(stride);
+  for (int y = 0; y < maxRows; ++y) decoder.rows[size_t(y)] = out.pixels.data() + stride * size_t(y);
+  jpeg_start_decompress(&info);
+  SkipRows(info, first);
+  while (info.output_scanline < first + JDIMENSION(maxRows)) {
+    const JDIMENSION done = info.output_scanline - first;
+    if (jpeg_read_scanlines(&info, decoder.rows.data() + done, JDIMENSION(maxRows) - done) == 0) {
+      jpeg_abort_decompress(&info);
+      return false;
+    }
+  }
+  // Skipping to the very end would not read the remaining entropy data: skip all but the last
+  // row and decode that one, so damage below the crop is still found.
+  SkipRows(info, height - info.output_scanline - 1);
+  JSAMPROW last = decoder.lastRow.data();
+  while (info.output_scanline < height) {
+    if (jpeg_read_scanlines(&info, &last, 1) == 0) {
+      jpeg_abort_decompress(&info);
+      return false;
+    }
+  }
+  jpeg_finish_decompress(&info);
+  return true;
+}
+
 }  // namespace
+
+void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
+  if (maxRows > 0 && size >= 3 && data[0] == 0xFF && data[1] == 0xD8 &&
+      DecodeCenterRowsWithLibjpeg(data, size, options, maxRows, out)) {
+    return;
+  }
+  DecodeJpeg(data, size, options, out);
+}
 
 void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
   if (size == 0) throw ImageError("FILE_EMPTY", "empty input (0 bytes)");
   if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) throw ImageError("NOT_JPEG", "not a JPEG file (missing SOI marker)");
+  // A file that may rely on tables from an earlier image gets a fresh handle (no history).
+  if (!SelfContainedSingleScan(data, size)) DecompressorSlot(options.lenient).Reset();
   tjhandle handle = Decompressor(options.lenient);
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, data, static_cast<unsigned long>(size), &width, &height, &subsamp, &colorspace) != 0) {
     // A warning (stray bytes before a marker) still yields the header; lenient mode accepts it.
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "reading the header");
+    // The failed read can leave the handle mid-header: start the decode on a fresh one, so the
+    // result never depends on what this thread decoded before.
+    DecompressorSlot(options.lenient).Reset();
+    handle = Decompressor(options.lenient);
   }
   if (width <= 0 || height <= 0) throw ImageError("JPEG_CORRUPT", "JPEG header has zero width or height");
   const int64_t pixels = int64_t(width) * height;
@@ -126,6 +280,7 @@ void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, 
                     flags) != 0) {
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "decoding");
+    DecompressorSlot(options.lenient).Reset();
   }
   if (cmyk) CmykToRgb(cmykPixels.data(), size_t(pixels), HasAdobeMarker(data, size), out.pixels.data());
 }

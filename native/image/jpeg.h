@@ -27,6 +27,13 @@ struct RgbImage {
 void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out);
 RgbImage DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options);
 
+// Same image DecodeJpeg gives, but when it is taller than `maxRows` only its central `maxRows` rows
+// (crop_or_pad's row crop: offset (height - maxRows) / 2) are kept, and only those are IDCT'd,
+// upsampled and colour-converted (the rest is still entropy-decoded, so corrupt or truncated data
+// is detected as before). Anything unusual (CMYK, warnings, errors) goes through DecodeJpeg itself,
+// so errors and lenient results are the same.
+void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out);
+
 // Reads a whole file into `out`; throws ImageError FILE_NOT_FOUND / FILE_UNREADABLE / FILE_EMPTY.
 void ReadFile(const std::string& path, std::vector<uint8_t>& out);
 RgbImage DecodeJpegFile(const std::string& path, const DecodeOptions& options);

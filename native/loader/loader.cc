@@ -192,7 +192,12 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
   const std::string& file = options_.files[size_t(fileIndex)];
   try {
     image::ReadFile(file, bytes);
-    image::DecodeJpeg(bytes.data(), bytes.size(), options_.decode, decoded);
+    // crop_or_pad keeps only the central rows: skip the IDCT/upsampling/colour work for the rest.
+    if (options_.resize == image::Resize::CropOrPad) {
+      image::DecodeJpegCenterRows(bytes.data(), bytes.size(), options_.decode, options_.height, decoded);
+    } else {
+      image::DecodeJpeg(bytes.data(), bytes.size(), options_.decode, decoded);
+    }
     {
       std::unique_lock<std::mutex> lock(mutex_);
       changed_.wait(lock, [&] { return slot.allocated; });

@@ -2,6 +2,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "image/jpeg.h"
@@ -17,6 +20,24 @@ inline int DecodeTarget(const uint8_t* data, size_t size) {
   options.dct = (selector & 1) ? image::Dct::Accurate : image::Dct::Fast;
   options.lenient = (selector & 2) != 0;
   options.maxPixels = 4'000'000;  // keeps each run fast and memory small
+  // The row-skipping decode for crop_or_pad must give the central rows of the full decode (or the
+  // whole image when it fell back), or exactly the same error.
+  {
+    const int maxRows = 1 + (selector >> 4);
+    image::RgbImage full, rows;
+    std::string fullError, rowsError;
+    try { image::DecodeJpeg(data, size, options, full); } catch (const image::ImageError& e) { fullError = e.what(); }
+    try { image::DecodeJpegCenterRows(data, size, options, maxRows, rows); } catch (const image::ImageError& e) { rowsError = e.what(); }
+    if (fullError != rowsError) std::abort();
+    if (fullError.empty()) {
+      const bool whole = rows.height == full.height;
+      const int first = whole ? 0 : (full.height - maxRows) / 2;
+      if (rows.width != full.width || (!whole && (full.height <= maxRows || rows.height != maxRows)) ||
+          std::memcmp(rows.pixels.data(), full.pixels.data() + size_t(first) * full.width * 3, rows.pixels.size()) != 0) {
+        std::abort();
+      }
+    }
+  }
   try {
     image::RgbImage rgb = image::DecodeJpeg(data, size, options);
     static const image::Resize kResize[] = {image::Resize::CropOrPad, image::Resize::Bilinear, image::Resize::Nearest};
