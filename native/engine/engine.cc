@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "engine/cpu_allocator.h"
 #include "engine/safetensors.h"
 
 namespace carclass {
@@ -109,6 +110,7 @@ Engine::Engine(const EngineConfig& config) : config_(config), device_(ParseDevic
   if (config.precision != "fp32" && config.precision != "bf16")
     throw std::invalid_argument("invalid precision '" + config.precision + "'; expected fp32 or bf16");
   bf16_ = config.precision == "bf16";
+  InstallCachingCpuAllocator();
   // NHWC batches are viewed as channels_last NCHW; CARCLASS_CHANNELS_LAST=0 makes a contiguous NCHW copy instead.
   const char* cl = std::getenv("CARCLASS_CHANNELS_LAST");
   channelsLast_ = device_.is_cuda() || !(cl && std::strcmp(cl, "0") == 0);

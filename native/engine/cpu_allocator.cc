@@ -1,0 +1,94 @@
+#include "engine/cpu_allocator.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace carclass {
+
+namespace {
+
+// Small blocks come from glibc's bins without faults; only large ones are worth keeping.
+constexpr size_t kMinCachedBytes = 256 * 1024;
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(size_t capBytes) : capBytes_(capBytes) {}
+
+  c10::DataPtr allocate(size_t nbytes) const override {
+    void* p = Allocate(nbytes);
+    return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
+
+  static CachingCpuAllocator* instance;
+
+ private:
+  void* Allocate(size_t nbytes) const {
+    if (nbytes >= kMinCachedBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(nbytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        cachedBytes_ -= nbytes;
+        live_[p] = nbytes;
+        return p;
+      }
+    }
+    void* p = c10::alloc_cpu(nbytes);
+    if (nbytes >= kMinCachedBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_[p] = nbytes;
+    }
+    return p;
+  }
+
+  static void Free(void* p) {
+    if (!p) return;
+    CachingCpuAllocator& self = *instance;
+    {
+      std::lock_guard<std::mutex> lock(self.mutex_);
+      auto it = self.live_.find(p);
+      if (it != self.live_.end()) {
+        const size_t size = it->second;
+        self.live_.erase(it);
+        if (self.cachedBytes_ + size <= self.capBytes_) {
+          self.free_.emplace(size, p);
+          self.cachedBytes_ += size;
+          return;
+        }
+      }
+    }
+    c10::free_cpu(p);
+  }
+
+  const size_t capBytes_;
+  mutable std::mutex mutex_;
+  mutable std::multimap<size_t, void*> free_;       // cached blocks by exact size
+  mutable std::unordered_map<void*, size_t> live_;  // large blocks handed out, with their size
+  mutable size_t cachedBytes_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+}  // namespace
+
+void InstallCachingCpuAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    size_t capMb = 2048;
+    if (const char* env = std::getenv("CARCLASS_CPU_CACHE_MB")) capMb = std::strtoull(env, nullptr, 10);
+    if (capMb == 0) return;
+    // Never destroyed: tensors may be freed during process exit.
+    CachingCpuAllocator::instance = new CachingCpuAllocator(capMb << 20);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/1);
+  });
+}
+
+}  // namespace carclass
