@@ -1,6 +1,7 @@
 // Drops non-car pictures with the 1000-class ImageNet model, as the seed did before training.
 import * as fs from 'fs';
 import * as path from 'path';
+import { scanImages } from './scan';
 import { invalid, rejectUnknownKeys, numberIn, oneOf, positiveInt, booleanOption } from '../validate';
 
 /** ImageNet classes the seed counted as "car" (minivan, limousine, sports car, ... beach wagon). REFERENCE section 1. */
@@ -109,21 +110,10 @@ const OPTION_KEYS = [
   'threads', 'manifestPath', 'moveTo', 'copyTo', 'resume', 'root', 'onProgress',
 ] as const;
 
-const JPEG_NAME = /\.jpe?g$/i;
-
+/** JPEGs under `dir` (the shared scan), minus any under the move/copy destinations. */
 async function scanJpegs(dir: string, exclude: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (folder: string) => {
-    if (exclude.some((e) => folder === e)) return;
-    const entries = await fs.promises.readdir(folder, { withFileTypes: true });
-    for (const entry of entries) {
-      const full = path.join(folder, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile() && JPEG_NAME.test(entry.name)) out.push(full);
-    }
-  };
-  await walk(dir);
-  return out.sort();
+  const skip = exclude.map((e) => path.resolve(e) + path.sep);
+  return (await scanImages(dir)).filter((f) => !skip.some((e) => f.startsWith(e)));
 }
 
 function commonFolder(files: string[]): string {
