@@ -1,9 +1,9 @@
 // Writes a model's weights as a Keras 2 .h5 file that Keras `model.load_weights()` accepts.
-import * as fs from 'fs';
 import * as path from 'path';
 import { writeKerasWeights, KERAS_WEIGHT_KINDS, WriteLayer } from './h5';
 import { KerasWeightsModel, kindOf, specByLayer } from './model-contract';
 import { rejectUnknownKeys, invalid } from '../validate';
+import { writeFileAtomic } from '../atomic-file';
 
 export interface ExportKerasWeightsOptions {
   /** Class names in output order; defaults to `model.classes`. Written to the classes JSON when present. */
@@ -72,9 +72,7 @@ export async function exportKerasWeights(model: KerasWeightsModel, file: string,
   const result: KerasExportResult = { weightsPath: path.resolve(file), layers: layerNames.length, weights: count };
   if (classes !== undefined) {
     const classesPath = path.resolve(options.classesPath ?? classesPathFor(file));
-    const temporary = `${classesPath}.tmp-${process.pid}`;
-    await fs.promises.writeFile(temporary, `${JSON.stringify({ classes }, null, 2)}\n`);
-    await fs.promises.rename(temporary, classesPath);
+    await writeFileAtomic(classesPath, `${JSON.stringify({ classes }, null, 2)}\n`);
     result.classesPath = classesPath;
   }
   return result;

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { native } from '../native';
 import { setThreads } from '../runtime';
 import { invalid, rejectUnknownKeys, positiveInt, numberIn, oneOf, nonNegativeInt, booleanOption } from '../validate';
+import { writeFileAtomic } from '../atomic-file';
 
 export const ARCHS = ['resnet50v2', 'resnet-small', 'resnet-tiny', 'vgg16'] as const;
 export const HEADS = ['gap', 'vgg', 'imagenet'] as const;
@@ -452,9 +453,7 @@ export class Model {
       if (this.compiled) meta.optimizer = { name: 'adam', ...this.compiled, iterations };
       const text = JSON.stringify(meta, null, 2) + '\n';
       await this.nativeModel.save(files.weights, { carclass: JSON.stringify(meta) });
-      const tmp = `${files.metadata}.tmp-${process.pid}`;
-      await fsp.writeFile(tmp, text);
-      await fsp.rename(tmp, files.metadata);
+      await writeFileAtomic(files.metadata, text);
       return files;
     });
   }
