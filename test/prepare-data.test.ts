@@ -26,6 +26,16 @@ describe('prepareData / prepareFromManifest', () => {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
+  test('keep limits the run to the files it accepts (what a prefilter manifest kept)', async () => {
+    const prepared = await prepareData(dir, { seed: 11, onTooSmall: 'drop', warn: () => undefined, keep: (f) => !f.includes(`${path.sep}BMW${path.sep}`) });
+    expect(prepared.classes).toEqual(['Audi', 'Mercedes-Benz']);
+    const all = [...prepared.splits.train, ...prepared.splits.val, ...prepared.splits.test];
+    expect(all).toHaveLength(counts.Audi + counts['Mercedes-Benz']);
+    expect(all.some((s) => s.file.includes('BMW'))).toBe(false);
+    await expect(prepareData(dir, { keep: () => false })).rejects.toThrow(/None of the 28 images under .* passed the keep filter/);
+    await expect(prepareData(dir, { keep: 'BMW' as any })).rejects.toThrow('Expected function for keep but received "BMW" of type string');
+  });
+
   test('scan, label, split, weights on train, manifest; the manifest reproduces the run', async () => {
     const warnings: string[] = [];
     const prepared = await prepareData(dir, { seed: 11, onTooSmall: 'drop', warn: (m) => warnings.push(m) });

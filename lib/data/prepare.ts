@@ -17,6 +17,8 @@ export interface PrepareOptions {
   onTooSmall?: 'error' | 'drop';
   /** Compute balanced class weights on the train split. Default true. */
   classWeights?: boolean;
+  /** Only scanned files for which this returns true take part (e.g. those a prefilter kept). */
+  keep?: (file: string) => boolean;
   warn?: (message: string) => void;
 }
 
@@ -33,13 +35,16 @@ export interface PreparedData {
 /** Scans `dir` and builds a fresh, seeded split. A folder without usable images is an error naming the folder. */
 export async function prepareData(dir: string, options: PrepareOptions = {}): Promise<PreparedData> {
   if (!options || typeof options !== 'object') throw invalid('options', 'object', options);
-  rejectUnknownKeys('prepareData', options, ['labelType', 'topN', 'minCount', 'ratios', 'seed', 'onTooSmall', 'classWeights', 'warn']);
+  rejectUnknownKeys('prepareData', options, ['labelType', 'topN', 'minCount', 'ratios', 'seed', 'onTooSmall', 'classWeights', 'keep', 'warn']);
   const datasetOptions = checkBuildDatasetOptions({ labelType: options.labelType, topN: options.topN, minCount: options.minCount });
   const seed = checkSeed('seed', options.seed ?? 0);
   const withWeights = booleanOption('classWeights', options.classWeights ?? true);
   const root = path.resolve(dir);
-  const files = await scanImages(root);
-  if (files.length === 0) throw new Error(`No .jpg/.jpeg files found under ${root}`);
+  const scanned = await scanImages(root);
+  if (scanned.length === 0) throw new Error(`No .jpg/.jpeg files found under ${root}`);
+  if (options.keep !== undefined && typeof options.keep !== 'function') throw invalid('keep', 'function', options.keep);
+  const files = options.keep ? scanned.filter(options.keep) : scanned;
+  if (files.length === 0) throw new Error(`None of the ${scanned.length} images under ${root} passed the keep filter`);
   const dataset = buildDataset(files, datasetOptions);
   if (dataset.classes.length === 0) {
     const example = dataset.rejected[0];

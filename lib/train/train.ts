@@ -1,11 +1,7 @@
 // The fit() loop: data -> loader -> engine steps -> callbacks -> checkpoints -> test report.
 import * as fs from 'fs';
 import * as path from 'path';
-import {
-  prepareData, prepareFromManifest, writeManifest, PreparedData, scanImages, buildDataset, stratifiedSplit,
-  balancedClassWeights, createManifest, SEED_RATIOS,
-} from '../data';
-import { checkBuildDatasetOptions } from '../data/dataset';
+import { prepareData, prepareFromManifest, writeManifest, PreparedData } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
 import { createModel, loadModel, checkpointFiles, Arch, Model } from '../model';
@@ -17,6 +13,7 @@ import {
 } from './callbacks';
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
+import { writeFileAtomic } from '../atomic-file';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -166,31 +163,20 @@ function statePath(outDir: string): string {
   return path.join(outDir, 'train-state.json');
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2));
-  fs.renameSync(tmp, file);
-}
-
 async function loadData(o: ReturnType<typeof resolveTrainOptions>, log: (s: string) => void): Promise<PreparedData> {
   if (o.manifest) return prepareFromManifest(o.manifest);
-  const common = { labelType: o.labelType, topN: o.topN, minCount: o.minCount, ratios: o.ratios, seed: o.seed, onTooSmall: o.onTooSmall };
-  if (!o.prefilterManifest) return prepareData(o.dir!, { ...common, classWeights: o.classWeights === 'balanced', warn: log });
+  const options = { labelType: o.labelType, topN: o.topN, minCount: o.minCount, ratios: o.ratios, seed: o.seed, onTooSmall: o.onTooSmall,
+    classWeights: o.classWeights === 'balanced', warn: log };
+  if (!o.prefilterManifest) return prepareData(o.dir!, options);
   // Only the files the prefilter kept: labels, split and weights then see exactly what training sees.
   const root = path.resolve(o.dir!);
   const kept = new Set((await keptFiles(o.prefilterManifest)).map((f) => path.resolve(root, f)));
-  const all = await scanImages(root);
-  const files = all.filter((f) => kept.has(path.resolve(f)));
-  log(`prefilter manifest ${o.prefilterManifest}: ${files.length} of ${all.length} files kept`);
-  const dataset = buildDataset(files, checkBuildDatasetOptions({ labelType: o.labelType, topN: o.topN, minCount: o.minCount }));
-  const ratios = o.ratios ?? [...SEED_RATIOS];
-  const split = stratifiedSplit(dataset.samples, { classes: dataset.classes, ratios, seed: o.seed, onTooSmall: o.onTooSmall ?? 'error', warn: log });
-  const classWeights = o.classWeights === 'balanced' ? balancedClassWeights(split.train.map((s) => s.label), split.classes.length) : null;
-  const manifest = createManifest({
-    root, labelType: dataset.labelType, seed: o.seed, options: { ...common, ratios, prefilterManifest: path.resolve(o.prefilterManifest) }, split,
-    ...(classWeights ? { classWeights } : {}), rejected: dataset.rejected, dropped: dataset.dropped,
-  });
-  return { manifest, classes: split.classes, splits: { train: split.train, val: split.val, test: split.test }, classWeights, dataset };
+  let scanned = 0, passed = 0;
+  const keep = (f: string) => { scanned++; const k = kept.has(path.resolve(f)); if (k) passed++; return k; };
+  const data = await prepareData(root, { ...options, keep });
+  data.manifest.options.prefilterManifest = path.resolve(o.prefilterManifest);
+  log(`prefilter manifest ${o.prefilterManifest}: ${passed} of ${scanned} files kept`);
+  return data;
 }
 
 /** Trains a classifier end to end; see TrainOptions. Resolves when training stops for any reason. */
@@ -207,8 +193,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   // Data: a resumed run reuses its own manifest so the split cannot drift.
   const ownManifest = path.join(outDir, 'manifest.json');
-  const data = o.resume && fs.existsSync(ownManifest) ? await prepareFromManifest(ownManifest) : await loadData(o, log);
-  if (!(o.resume && fs.existsSync(ownManifest))) writeManifest(outDir, data.manifest);
+  const reuseManifest = o.resume && fs.existsSync(ownManifest);
+  const data = reuseManifest ? await prepareFromManifest(ownManifest) : await loadData(o, log);
+  if (!reuseManifest) writeManifest(outDir, data.manifest);
   const { classes, splits } = data;
   const numClasses = classes.length;
   const weights = o.classWeights === 'balanced' ? data.classWeights : null;
@@ -280,7 +267,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const saveLast = async (epochsDone: number) => {
     await model.save(checkpoints.last, { ...meta, epoch: epochsDone });
     const state: TrainState = { epoch: epochsDone, history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
-    writeJsonAtomic(statePath(outDir), state);
+    await writeFileAtomic(statePath(outDir), JSON.stringify(state, null, 2));
   };
 
   let status: TrainResult['status'] = 'completed';
@@ -288,7 +275,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let epoch = resumeState ? resumeState.epoch : 0;
   try {
     for (; epoch < o.epochs; epoch++) {
-      if (epoch === o.headEpochs && o.headEpochs > 0 && !stage2Started(epoch, resumeState, o.headEpochs)) {
+      // Entering stage 2 (a run resumed past it was restored with stage 2's trainability already).
+      if (epoch === o.headEpochs && o.headEpochs > 0) {
         await model.setTrainable(o.unfreeze);
         lr = o.learningRate;
         model.setLearningRate(lr);
@@ -376,11 +364,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)}; report in ${path.join(outDir, 'report')}`);
   }
   return result;
-}
-
-/** True when the run resumed past the head stage already (its unfreeze happened before the checkpoint). */
-function stage2Started(epoch: number, resumeState: TrainState | null, headEpochs: number): boolean {
-  return !!resumeState && resumeState.epoch > headEpochs && epoch >= headEpochs;
 }
 
 function fixed4(v: number | null): string {
