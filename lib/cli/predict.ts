@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, UsageError, numberFlag } from './command';
-import { loadModel, Model } from '../model';
+import { loadModel, defaultPreprocess, Model } from '../model';
 import { scanImages, prepareFromManifest } from '../data';
 import { predictFiles, evaluateFiles, gridImages, PassOptions, ResizeMode, PreprocessMode } from '../train/evaluate';
 import { writeReport } from '../report';
@@ -10,7 +10,7 @@ import { writeReport } from '../report';
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
 export function passOptionsFor(model: Model, batchSize = 32, threads?: number): PassOptions {
   const resize = (model.extra?.resize as ResizeMode | undefined) ?? 'crop_or_pad';
-  const preprocess = (model.preprocess as PreprocessMode | undefined) ?? (model.arch === 'vgg16' ? 'caffe' : 'tf');
+  const preprocess = (model.preprocess as PreprocessMode | undefined) ?? defaultPreprocess(model.arch);
   return { size: [model.inputShape[0], model.inputShape[1]], resize, preprocess, batchSize, ...(threads ? { threads } : {}) };
 }
 
@@ -86,9 +86,9 @@ export const evaluateCommand: Command = {
     const { metrics, predictions } = await evaluateFiles(model, files, labels, data.classes, opts);
     const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
     const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
-    const files2 = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
+    const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
     console.log(`${split}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
-    console.log(`Report: ${files2.markdown}`);
+    console.log(`Report: ${written.markdown}`);
     for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
     return 0;
   },

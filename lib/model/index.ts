@@ -9,6 +9,11 @@ import { writeFileAtomic } from '../atomic-file';
 export const ARCHS = ['resnet50v2', 'resnet-small', 'resnet-tiny', 'vgg16'] as const;
 export const HEADS = ['gap', 'vgg', 'imagenet'] as const;
 export type Arch = (typeof ARCHS)[number];
+
+/** The Keras preprocessing each family was trained with: VGG16 'caffe' (BGR minus mean), ResNetV2 'tf' (x/127.5-1). */
+export function defaultPreprocess(arch: string | undefined): 'tf' | 'caffe' {
+  return arch?.startsWith('vgg') ? 'caffe' : 'tf';
+}
 export type Head = (typeof HEADS)[number];
 export type Unfreeze = 'all' | 'none' | string[];
 export type Precision = 'fp32' | 'bf16';

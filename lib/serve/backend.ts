@@ -1,4 +1,5 @@
 // The serving backend: what the HTTP server needs from a model, so the server can be tested without the engine.
+import { defaultPreprocess } from '../model';
 
 /** Options of one Grad-CAM explanation. */
 export interface ExplainOptions {
@@ -86,7 +87,7 @@ export function backendFromModel(model: ServableModel, { decodeImage }: { decode
   if (model.inputShape.length !== 3 || channels !== 3) throw new Error(`Expected an RGB model input [h, w, 3] but the model has ${JSON.stringify(model.inputShape)}`);
   const classes = model.classes ?? Array.from({ length: model.numClasses }, (_, i) => `class_${i}`);
   if (classes.length !== model.numClasses) throw new Error(`The model has ${model.numClasses} outputs but ${classes.length} class names`);
-  const preprocess = model.preprocess ?? (model.arch?.startsWith('vgg') ? 'caffe' : 'tf');
+  const preprocess = model.preprocess ?? defaultPreprocess(model.arch);
   if (preprocess !== 'tf' && preprocess !== 'caffe') throw new Error(`Unknown preprocessing ${JSON.stringify(preprocess)} in the model; expected tf or caffe`);
   const size: [number, number] = [height, width];
   return {

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { prepareData, prepareFromManifest, writeManifest, PreparedData } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
-import { createModel, loadModel, checkpointFiles, Arch, Model } from '../model';
+import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
 import {
@@ -131,7 +131,7 @@ export function resolveTrainOptions(options: TrainOptions) {
     arch: options.arch ?? 'resnet50v2',
     head: options.head ?? 'gap',
     resize: oneOf('resize', options.resize ?? 'crop_or_pad', ['crop_or_pad', 'bilinear', 'nearest'] as const),
-    preprocess: oneOf('preprocess', options.preprocess ?? (options.arch === 'vgg16' ? 'caffe' : 'tf'), ['tf', 'caffe', 'none'] as const),
+    preprocess: oneOf('preprocess', options.preprocess ?? defaultPreprocess(options.arch), ['tf', 'caffe', 'none'] as const),
     unfreeze,
     epochs: positiveInt('epochs', options.epochs ?? 20),
     batchSize: positiveInt('batchSize', options.batchSize ?? 32),
