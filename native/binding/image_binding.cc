@@ -57,7 +57,7 @@ Napi::Value DecodeImage(const Napi::CallbackInfo& info) {
         out.isUint8 = preprocess == image::Preprocess::None;
         const size_t values = size_t(out.height) * out.width * 3;
         if (out.isUint8 && out.height == rgb.height && out.width == rgb.width) {
-          out.bytes = std::move(rgb.pixels);
+          out.bytes = rgb.Packed();
           return out;
         }
         if (out.isUint8) out.bytes.resize(values);

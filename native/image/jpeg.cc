@@ -202,13 +202,11 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
   info.out_color_space = JCS_EXT_RGB;
   info.dct_method = options.dct == Dct::Fast ? JDCT_IFAST : JDCT_ISLOW;
   const JDIMENSION width = info.image_width, height = info.image_height, first = (height - JDIMENSION(maxRows)) / 2;
-  const size_t stride = size_t(width) * 3;
-  out.width = int(width);
-  out.height = maxRows;
-  out.pixels.resize(stride * size_t(maxRows));
+  const size_t rowBytes = size_t(width) * 3;
+  out.Allocate(maxRows, int(width));
   decoder.rows.resize(size_t(maxRows));
-  decoder.lastRow.resize(stride);
-  for (int y = 0; y < maxRows; ++y) decoder.rows[size_t(y)] = out.pixels.data() + stride * size_t(y);
+  decoder.lastRow.resize(rowBytes);
+  for (int y = 0; y < maxRows; ++y) decoder.rows[size_t(y)] = out.Row(y);
   jpeg_start_decompress(&info);
   SkipRows(info, first);
   while (info.output_scanline < first + JDIMENSION(maxRows)) {
@@ -233,6 +231,24 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
 }
 
 }  // namespace
+
+void RgbImage::Allocate(int rows, int columns) {
+  height = rows;
+  width = columns;
+  // Stride a multiple of 32 and the first row at 16 mod 32: no row is 32-byte aligned.
+  stride_ = (size_t(columns) * 3 + 31) / 32 * 32;
+  const size_t needed = stride_ * size_t(rows) + 32;
+  if (storage_.size() < needed) storage_.resize(needed);  // never shrinks: no refill when sizes alternate
+  const size_t misalignment = reinterpret_cast<uintptr_t>(storage_.data()) % 32;
+  first_ = (16 + 32 - misalignment) % 32;
+}
+
+std::vector<uint8_t> RgbImage::Packed() const {
+  const size_t rowBytes = size_t(width) * 3;
+  std::vector<uint8_t> packed(rowBytes * size_t(height));
+  for (int y = 0; y < height; ++y) std::memcpy(packed.data() + rowBytes * size_t(y), Row(y), rowBytes);
+  return packed;
+}
 
 void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
   if (maxRows > 0 && size >= 3 && data[0] == 0xFF && data[1] == 0xD8 &&
@@ -267,22 +283,25 @@ void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, 
   int flags = options.dct == Dct::Fast ? TJFLAG_FASTDCT : TJFLAG_ACCURATEDCT;
   if (!options.lenient) flags |= TJFLAG_STOPONWARNING;
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
-  out.width = width;
-  out.height = height;
-  out.pixels.resize(size_t(pixels) * 3);
+  out.Allocate(height, width);
   std::vector<uint8_t> cmykPixels;
-  uint8_t* target = out.pixels.data();
+  uint8_t* target = out.Row(0);
+  int pitch = int(out.Stride());
   if (cmyk) {
     cmykPixels.resize(size_t(pixels) * 4);
     target = cmykPixels.data();
+    pitch = 0;  // packed
   }
-  if (tjDecompress2(handle, data, static_cast<unsigned long>(size), target, width, 0, height, cmyk ? TJPF_CMYK : TJPF_RGB,
+  if (tjDecompress2(handle, data, static_cast<unsigned long>(size), target, width, pitch, height, cmyk ? TJPF_CMYK : TJPF_RGB,
                     flags) != 0) {
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "decoding");
     DecompressorSlot(options.lenient).Reset();
   }
-  if (cmyk) CmykToRgb(cmykPixels.data(), size_t(pixels), HasAdobeMarker(data, size), out.pixels.data());
+  if (cmyk) {
+    const bool inverted = HasAdobeMarker(data, size);
+    for (int y = 0; y < height; ++y) CmykToRgb(cmykPixels.data() + size_t(y) * width * 4, size_t(width), inverted, out.Row(y));
+  }
 }
 
 RgbImage DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options) {

@@ -18,9 +18,25 @@ struct DecodeOptions {
   int64_t maxPixels = 50'000'000;     // checked from the header before any pixel allocation
 };
 
-struct RgbImage {
+// Decoded RGB rows. Rows are padded so that each one starts 16 bytes past a 32-byte boundary:
+// libjpeg-turbo's AVX2 colour conversion switches to non-temporal stores for 32-byte aligned
+// output, which pushes the rows out to memory just before the loader reads them back
+// (about 15 % of the loader's time per image; scripts/bench/decode/README.md).
+class RgbImage {
+ public:
   int height = 0, width = 0;
-  std::vector<uint8_t> pixels;  // height * width * 3
+
+  // Sizes the rows for height x width, reusing the buffer's capacity; contents are unspecified.
+  void Allocate(int rows, int columns);
+  uint8_t* Row(int y) { return storage_.data() + first_ + stride_ * size_t(y); }
+  const uint8_t* Row(int y) const { return storage_.data() + first_ + stride_ * size_t(y); }
+  size_t Stride() const { return stride_; }
+  // A tightly packed copy (height * width * 3 bytes).
+  std::vector<uint8_t> Packed() const;
+
+ private:
+  std::vector<uint8_t> storage_;
+  size_t first_ = 0, stride_ = 0;
 };
 
 // Decodes into `out`, reusing its capacity (the loader keeps one per thread).

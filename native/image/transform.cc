@@ -72,15 +72,15 @@ Span CropOrPadSpan(int in, int out) {
 }
 
 // Writes pixels from a per-output-pixel source index (-1 = padding) through the table.
-void WriteMapped(const uint8_t* src, int srcWidth, const std::vector<int>& rows, const std::vector<int>& cols,
-                 Preprocess p, float* dstF, uint8_t* dstU8) {
+void WriteMapped(const RgbImage& src, const std::vector<int>& rows, const std::vector<int>& cols, Preprocess p,
+                 float* dstF, uint8_t* dstU8) {
   const int outW = int(cols.size());
   if (p == Preprocess::None) {
     for (size_t y = 0; y < rows.size(); ++y) {
       uint8_t* d = dstU8 + y * outW * 3;
       for (int x = 0; x < outW; ++x, d += 3) {
         if (rows[y] < 0 || cols[x] < 0) { d[0] = d[1] = d[2] = 0; continue; }
-        const uint8_t* s = src + (size_t(rows[y]) * srcWidth + cols[x]) * 3;
+        const uint8_t* s = src.Row(rows[y]) + size_t(cols[x]) * 3;
         d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
       }
     }
@@ -95,7 +95,7 @@ void WriteMapped(const uint8_t* src, int srcWidth, const std::vector<int>& rows,
       for (int x = 0; x < outW; ++x, d += 3) { d[0] = pad0; d[1] = pad1; d[2] = pad2; }
       continue;
     }
-    const uint8_t* srcRow = src + size_t(rows[y]) * srcWidth * 3;
+    const uint8_t* srcRow = src.Row(rows[y]);
     for (int x = 0; x < outW; ++x, d += 3) {
       if (cols[x] < 0) { d[0] = pad0; d[1] = pad1; d[2] = pad2; continue; }
       const uint8_t* s = srcRow + cols[x] * 3;
@@ -144,7 +144,7 @@ void RenderCropOrPadTf(const RgbImage& src, int outH, int outW, float* dst) {
       continue;
     }
     std::fill(d, d + size_t(cols.dstStart) * 3, -1.0f);
-    const uint8_t* s = src.pixels.data() + (size_t(rows.srcStart + sy) * src.width + cols.srcStart) * 3;
+    const uint8_t* s = src.Row(rows.srcStart + sy) + size_t(cols.srcStart) * 3;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (HasAvx2()) TfRunStreamAvx2(s, size_t(cols.count) * 3, d + size_t(cols.dstStart) * 3);
     else TfRun(s, size_t(cols.count) * 3, d + size_t(cols.dstStart) * 3);
@@ -194,11 +194,9 @@ std::vector<Lerp> BilinearAxis(int in, int out) {
 
 void RenderBilinear(const RgbImage& src, int outH, int outW, Preprocess p, float* dstF, uint8_t* dstU8) {
   const std::vector<Lerp> ys = BilinearAxis(src.height, outH), xs = BilinearAxis(src.width, outW);
-  const uint8_t* s = src.pixels.data();
-  const size_t stride = size_t(src.width) * 3;
   for (int y = 0; y < outH; ++y) {
-    const uint8_t* top = s + ys[y].lo * stride;
-    const uint8_t* bottom = s + ys[y].hi * stride;
+    const uint8_t* top = src.Row(ys[y].lo);
+    const uint8_t* bottom = src.Row(ys[y].hi);
     for (int x = 0; x < outW; ++x) {
       const size_t outBase = (size_t(y) * outW + x) * 3;
       for (int c = 0; c < 3; ++c) {
@@ -226,12 +224,10 @@ void Render(const RgbImage& src, int outH, int outW, Resize resize, Preprocess p
   switch (resize) {
     case Resize::CropOrPad:
       if (p == Preprocess::Tf) return RenderCropOrPadTf(src, outH, outW, dstF);
-      WriteMapped(src.pixels.data(), src.width, CropOrPadIndex(src.height, outH), CropOrPadIndex(src.width, outW), p, dstF,
-                  dstU8);
+      WriteMapped(src, CropOrPadIndex(src.height, outH), CropOrPadIndex(src.width, outW), p, dstF, dstU8);
       return;
     case Resize::Nearest:
-      WriteMapped(src.pixels.data(), src.width, NearestIndex(src.height, outH), NearestIndex(src.width, outW), p, dstF,
-                  dstU8);
+      WriteMapped(src, NearestIndex(src.height, outH), NearestIndex(src.width, outW), p, dstF, dstU8);
       return;
     case Resize::Bilinear:
       RenderBilinear(src, outH, outW, p, dstF, dstU8);

@@ -1,6 +1,7 @@
 // Exercises decode (both DCTs, strict and lenient), every resize, encode and the loader (threads,
 // skip and throw, early cancel, close) on the given files, for valgrind's leak check.
 // Usage: decode_check FILE...
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,6 +24,13 @@ int main(int argc, char** argv) {
       for (bool lenient : {false, true}) {
         try {
           image::RgbImage rgb = image::DecodeJpegFile(file, {dct, lenient, 50'000'000});
+          // No row may be 32-byte aligned (libjpeg-turbo would stream it past the cache; jpeg.h).
+          for (int y = 0; y < rgb.height; ++y) {
+            if (reinterpret_cast<uintptr_t>(rgb.Row(y)) % 32 != 16) {
+              std::fprintf(stderr, "%s: row %d is not 16 bytes past a 32-byte boundary\n", file.c_str(), y);
+              return 1;
+            }
+          }
           std::vector<float> out(31 * 45 * 3);
           std::vector<uint8_t> bytes(31 * 45 * 3);
           for (image::Resize r : {image::Resize::CropOrPad, image::Resize::Bilinear, image::Resize::Nearest}) {
@@ -30,7 +38,7 @@ int main(int argc, char** argv) {
             image::Render(rgb, 31, 45, r, image::Preprocess::None, nullptr, bytes.data());
           }
           image::ApplyAugment(out.data(), 31, 45, image::DrawAugment(1, 2, 3, 1.0));
-          std::vector<uint8_t> jpeg = image::EncodeJpeg(rgb.pixels.data(), rgb.width, rgb.height, 80);
+          std::vector<uint8_t> jpeg = image::EncodeJpeg(rgb.Packed().data(), rgb.width, rgb.height, 80);
           image::DecodeJpeg(jpeg.data(), jpeg.size(), {});
           ++decoded;
         } catch (const image::ImageError& e) {

@@ -32,9 +32,9 @@ inline int DecodeTarget(const uint8_t* data, size_t size) {
     if (fullError.empty()) {
       const bool whole = rows.height == full.height;
       const int first = whole ? 0 : (full.height - maxRows) / 2;
-      if (rows.width != full.width || (!whole && (full.height <= maxRows || rows.height != maxRows)) ||
-          std::memcmp(rows.pixels.data(), full.pixels.data() + size_t(first) * full.width * 3, rows.pixels.size()) != 0) {
-        std::abort();
+      if (rows.width != full.width || (!whole && (full.height <= maxRows || rows.height != maxRows))) std::abort();
+      for (int y = 0; y < rows.height; ++y) {
+        if (std::memcmp(rows.Row(y), full.Row(first + y), size_t(full.width) * 3) != 0) std::abort();
       }
     }
   }
