@@ -132,37 +132,72 @@ bool HasAvx2() {
 }
 #endif
 
-// crop_or_pad rows are one contiguous source run between two pads.
-void RenderCropOrPadTf(const RgbImage& src, int outH, int outW, float* dst) {
+// caffe preprocessing of one contiguous run of pixels: RGB -> BGR minus the mean, the same float
+// operation as the table.
+void CaffeRun(const uint8_t* __restrict src, size_t pixels, float* __restrict dst) {
+  for (size_t i = 0; i < pixels; ++i, src += 3, dst += 3) {
+    dst[0] = float(src[2]) - kCaffeMeanBgr[0];
+    dst[1] = float(src[1]) - kCaffeMeanBgr[1];
+    dst[2] = float(src[0]) - kCaffeMeanBgr[2];
+  }
+}
+
+// Padding (source value 0 after preprocessing) for `pixels` float pixels.
+void FillPadding(Preprocess p, float* dst, size_t pixels) {
+  if (p == Preprocess::Tf) {
+    std::fill(dst, dst + pixels * 3, -1.0f);
+    return;
+  }
+  for (size_t i = 0; i < pixels; ++i, dst += 3) {
+    dst[0] = -kCaffeMeanBgr[0];
+    dst[1] = -kCaffeMeanBgr[1];
+    dst[2] = -kCaffeMeanBgr[2];
+  }
+}
+
+// crop_or_pad rows are one contiguous source run between two pads: a copy ('none') or one
+// preprocessing pass per row, no per-pixel index.
+void RenderCropOrPad(const RgbImage& src, int outH, int outW, Preprocess p, float* dstF, uint8_t* dstU8) {
   const Span rows = CropOrPadSpan(src.height, outH), cols = CropOrPadSpan(src.width, outW);
-  const size_t rowValues = size_t(outW) * 3;
+  const size_t rowValues = size_t(outW) * 3, left = size_t(cols.dstStart), run = size_t(cols.count);
+  const size_t right = size_t(outW) - left - run;
   for (int y = 0; y < outH; ++y) {
-    float* d = dst + y * rowValues;
     const int sy = y - rows.dstStart;
-    if (sy < 0 || sy >= rows.count) {
-      std::fill(d, d + rowValues, -1.0f);
+    const bool padRow = sy < 0 || sy >= rows.count;
+    const uint8_t* s = padRow ? nullptr : src.Row(rows.srcStart + sy) + size_t(cols.srcStart) * 3;
+    if (p == Preprocess::None) {
+      uint8_t* d = dstU8 + y * rowValues;
+      if (padRow) {
+        std::memset(d, 0, rowValues);
+      } else {
+        std::memset(d, 0, left * 3);
+        std::memcpy(d + left * 3, s, run * 3);
+        std::memset(d + (left + run) * 3, 0, right * 3);
+      }
       continue;
     }
-    std::fill(d, d + size_t(cols.dstStart) * 3, -1.0f);
-    const uint8_t* s = src.Row(rows.srcStart + sy) + size_t(cols.srcStart) * 3;
+    float* d = dstF + y * rowValues;
+    if (padRow) {
+      FillPadding(p, d, size_t(outW));
+      continue;
+    }
+    FillPadding(p, d, left);
+    float* body = d + left * 3;
+    if (p == Preprocess::Caffe) {
+      CaffeRun(s, run, body);
+    } else {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (HasAvx2()) TfRunStreamAvx2(s, size_t(cols.count) * 3, d + size_t(cols.dstStart) * 3);
-    else TfRun(s, size_t(cols.count) * 3, d + size_t(cols.dstStart) * 3);
+      if (HasAvx2()) TfRunStreamAvx2(s, run * 3, body);
+      else TfRun(s, run * 3, body);
 #else
-    TfRun(s, size_t(cols.count) * 3, d + size_t(cols.dstStart) * 3);
+      TfRun(s, run * 3, body);
 #endif
-    std::fill(d + size_t(cols.dstStart + cols.count) * 3, d + rowValues, -1.0f);
+    }
+    FillPadding(p, body + run * 3, right);
   }
 #if defined(__x86_64__) && defined(__GNUC__)
   _mm_sfence();  // streaming stores become visible before the batch is handed over
 #endif
-}
-
-std::vector<int> CropOrPadIndex(int in, int out) {
-  std::vector<int> index(out, -1);
-  Span span = CropOrPadSpan(in, out);
-  for (int i = 0; i < span.count; ++i) index[span.dstStart + i] = span.srcStart + i;
-  return index;
 }
 
 // PIL's NEAREST resize (ImagingScaleAffine): source = floor of an accumulated (i + 0.5) * scale.
@@ -192,27 +227,65 @@ std::vector<Lerp> BilinearAxis(int in, int out) {
   return axis;
 }
 
-void RenderBilinear(const RgbImage& src, int outH, int outW, Preprocess p, float* dstF, uint8_t* dstU8) {
+// Separable: each source row is interpolated horizontally once (into a cache of two rows, as
+// consecutive output rows share source rows), then each output row blends two of those. The float32
+// operations and their order are TF's, per value: upper = tl + (tr - tl) * tx, the same for lower,
+// value = upper + (lower - upper) * ty. One instance per preprocessing keeps branches out of the loops.
+template <Preprocess P>
+void RenderBilinearAs(const RgbImage& src, int outH, int outW, float* dstF, uint8_t* dstU8) {
   const std::vector<Lerp> ys = BilinearAxis(src.height, outH), xs = BilinearAxis(src.width, outW);
+  const size_t values = size_t(outW) * 3;
+  // Per output value: where its two source samples are (caffe reads BGR) and the weight.
+  std::vector<uint32_t> left(values), right(values);
+  std::vector<float> weight(values);
+  for (int x = 0; x < outW; ++x) {
+    for (int c = 0; c < 3; ++c) {
+      const int sc = P == Preprocess::Caffe ? 2 - c : c;
+      const size_t j = size_t(x) * 3 + c;
+      left[j] = uint32_t(xs[x].lo * 3 + sc);
+      right[j] = uint32_t(xs[x].hi * 3 + sc);
+      weight[j] = xs[x].t;
+    }
+  }
+  std::vector<float> cache(2 * values);
+  int cachedRow[2] = {-1, -1};
+  // Source row `row` interpolated horizontally; never evicts row `keep` (the other one in use).
+  const auto horizontal = [&](int row, int keep) -> const float* {
+    for (int k = 0; k < 2; ++k)
+      if (cachedRow[k] == row) return cache.data() + size_t(k) * values;
+    const int k = cachedRow[0] == keep ? 1 : cachedRow[1] == keep ? 0 : (cachedRow[0] < cachedRow[1] ? 0 : 1);
+    const uint8_t* s = src.Row(row);
+    float* h = cache.data() + size_t(k) * values;
+    for (size_t j = 0; j < values; ++j) {
+      const float a = s[left[j]], b = s[right[j]];
+      h[j] = a + (b - a) * weight[j];
+    }
+    cachedRow[k] = row;
+    return h;
+  };
   for (int y = 0; y < outH; ++y) {
-    const uint8_t* top = src.Row(ys[y].lo);
-    const uint8_t* bottom = src.Row(ys[y].hi);
-    for (int x = 0; x < outW; ++x) {
-      const size_t outBase = (size_t(y) * outW + x) * 3;
-      for (int c = 0; c < 3; ++c) {
-        const int sc = SourceChannel(p, c);
-        const float tl = top[xs[x].lo * 3 + sc], tr = top[xs[x].hi * 3 + sc];
-        const float bl = bottom[xs[x].lo * 3 + sc], br = bottom[xs[x].hi * 3 + sc];
-        const float upper = tl + (tr - tl) * xs[x].t;
-        const float lower = bl + (br - bl) * xs[x].t;
-        const float value = upper + (lower - upper) * ys[y].t;
-        if (p == Preprocess::None) {
-          dstU8[outBase + c] = uint8_t(std::clamp(std::lround(value), 0L, 255L));
-        } else {
-          dstF[outBase + c] = PreprocessValue(p, c, value);
-        }
+    const float* upper = horizontal(ys[y].lo, ys[y].hi);
+    const float* lower = horizontal(ys[y].hi, ys[y].lo);
+    const float ty = ys[y].t;
+    const size_t rowBase = size_t(y) * values;
+    for (size_t j = 0; j < values; ++j) {
+      const float value = upper[j] + (lower[j] - upper[j]) * ty;
+      if constexpr (P == Preprocess::None) {
+        dstU8[rowBase + j] = uint8_t(std::clamp(std::lround(value), 0L, 255L));
+      } else if constexpr (P == Preprocess::Tf) {
+        dstF[rowBase + j] = value / 127.5f - 1.0f;
+      } else {
+        dstF[rowBase + j] = value - kCaffeMeanBgr[j % 3];
       }
     }
+  }
+}
+
+void RenderBilinear(const RgbImage& src, int outH, int outW, Preprocess p, float* dstF, uint8_t* dstU8) {
+  switch (p) {
+    case Preprocess::Tf: return RenderBilinearAs<Preprocess::Tf>(src, outH, outW, dstF, dstU8);
+    case Preprocess::Caffe: return RenderBilinearAs<Preprocess::Caffe>(src, outH, outW, dstF, dstU8);
+    case Preprocess::None: return RenderBilinearAs<Preprocess::None>(src, outH, outW, dstF, dstU8);
   }
 }
 
@@ -223,9 +296,7 @@ void Render(const RgbImage& src, int outH, int outW, Resize resize, Preprocess p
   if (src.height <= 0 || src.width <= 0) throw ImageError("INVALID_ARGUMENT", "empty source image");
   switch (resize) {
     case Resize::CropOrPad:
-      if (p == Preprocess::Tf) return RenderCropOrPadTf(src, outH, outW, dstF);
-      WriteMapped(src, CropOrPadIndex(src.height, outH), CropOrPadIndex(src.width, outW), p, dstF, dstU8);
-      return;
+      return RenderCropOrPad(src, outH, outW, p, dstF, dstU8);
     case Resize::Nearest:
       WriteMapped(src, NearestIndex(src.height, outH), NearestIndex(src.width, outW), p, dstF, dstU8);
       return;
