@@ -53,12 +53,12 @@ const repeat = (files, n) => Array.from({ length: n }, (_, i) => files[i % files
 const loaders = new Map();
 let epochCounter = 0;
 // One timed epoch of IMAGES_PER_RUN images (loaders stay open between rounds; first use warms up).
-async function loaderRate(files, threads, images = IMAGES_PER_RUN) {
-  const key = `${files[0]}|${files.length}|${threads}`;
+async function loaderRate(files, threads, images = IMAGES_PER_RUN, settings = {}) {
+  const key = `${files[0]}|${files.length}|${threads}|${JSON.stringify(settings)}`;
   let loader = loaders.get(key);
   if (!loader) {
     loader = carclass.createLoader({ files: repeat(files, images), batchSize: 32, size: SIZE, resize: 'crop_or_pad',
-      preprocess: 'tf', dct: 'fast', shuffle: false, threads, prefetch: 4 });
+      preprocess: 'tf', dct: 'fast', shuffle: false, threads, prefetch: 4, ...settings });
     loaders.set(key, loader);
     for await (const batch of loader.epoch(epochCounter++)) batch.release();
   }
@@ -178,6 +178,17 @@ function runPython(files) {
     ['Pillow + numpy decode + crop + tf', (f) => pythonRates(f).pillow],
     ['torchvision decode + crop + tf', (f) => pythonRates(f).torchvision],
   ];
+  // The loader's other settings, 1 thread, files in turn (second table).
+  const settingRows = [
+    ['crop_or_pad + tf (the row above)', {}],
+    ['crop_or_pad + caffe', { preprocess: 'caffe' }],
+    ["crop_or_pad + 'none' (uint8)", { preprocess: 'none' }],
+    ['bilinear + tf', { resize: 'bilinear' }],
+    ['nearest + tf', { resize: 'nearest' }],
+    ['crop_or_pad + tf + augment (p 0.7)', { augment: { p: 0.7 }, seed: 1 }],
+    ['crop_or_pad + tf, accurate DCT', { dct: 'accurate' }],
+  ];
+  for (const [name, settings] of settingRows) rows.push([`settings: ${name}`, (f) => loaderRate(f, 1, IMAGES_PER_RUN, settings)]);
   // Round-robin: every method runs once per round, so background load hits all of them alike.
   const samples = {};
   for (let r = 0; r < RUNS; r++) {
@@ -206,8 +217,15 @@ function runPython(files) {
   console.log(`\nimages/s, medians of ${RUNS} runs, ${cores} cores (${os.cpus()[0].model}); loader = decode + crop_or_pad ${SIZE.join('x')} + tf into batches of 32`);
   console.log(`| what | ${setNames.map((s) => `${s} img/s | vs tjbench fast`).join(' | ')} |`);
   console.log(`| --- | ${setNames.map(() => '---: | ---:').join(' | ')} |`);
-  for (const [name] of rows) {
+  const mainRows = rows.filter(([name]) => !name.startsWith('settings: '));
+  for (const [name] of mainRows) {
     console.log(`| ${name} | ${setNames.map((s) => `${fmt(results[name][s])} | ${ratio(results[name][s], s)}`).join(' | ')} |`);
+  }
+  console.log(`\ncarclass loader, 1 thread, files in turn, other settings (same rounds):`);
+  console.log(`| loader settings | ${setNames.map((s) => `${s} img/s`).join(' | ')} |`);
+  console.log(`| --- | ${setNames.map(() => '---:').join(' | ')} |`);
+  for (const [name] of rows.filter(([n]) => n.startsWith('settings: '))) {
+    console.log(`| ${name.slice('settings: '.length)} | ${setNames.map((s) => fmt(results[name][s])).join(' | ')} |`);
   }
   const one = results['carclass loader, 1 thread'], all = results[`carclass loader, ${cores} threads`];
   console.log(`\nspeed-up ${cores} threads vs 1: ${setNames.map((s) => `${s} ${(all[s] / one[s]).toFixed(2)}x`).join(', ')}`);
