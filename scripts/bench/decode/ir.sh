@@ -2,13 +2,7 @@
 # Callgrind instructions per image for each decode path (see README): Ir(11 passes) - Ir(1 pass).
 #   scripts/bench/decode/ir.sh [FILE...]   (default: shared/data/cars-sample/*.jpg)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-files=("$@")
-if [ ${#files[@]} -eq 0 ]; then
-  for data in "${CARCLASS_SHARED_DATA:-}" "$root/../shared/data" /work/shared/data; do
-    if [ -n "$data" ] && [ -d "$data/cars-sample" ]; then files=("$data"/cars-sample/*.jpg); break; fi
-  done
-fi
+source "$(dirname "$0")/files.sh"
 out="$(mktemp -d)"
 g++ -O3 -DNDEBUG -std=c++17 -I"$root/native" -o "$out/ir_driver" "$root/scripts/bench/decode/ir_driver.cc" \
   "$root/native/image/jpeg.cc" "$root/native/image/transform.cc" -lturbojpeg -ljpeg

@@ -3,13 +3,7 @@
 # the same files in turn (tj_loop.cc), all on one thread.
 #   scripts/bench/decode/stages.sh [FILE...]   (default: shared/data/cars-sample/*.jpg)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-files=("$@")
-if [ ${#files[@]} -eq 0 ]; then
-  for data in "${CARCLASS_SHARED_DATA:-}" "$root/../shared/data" /work/shared/data; do
-    if [ -n "$data" ] && [ -d "$data/cars-sample" ]; then files=("$data"/cars-sample/*.jpg); break; fi
-  done
-fi
+source "$(dirname "$0")/files.sh"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cxx="${CXX:-g++}"
