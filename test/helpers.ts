@@ -2,9 +2,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { sharedDataDir } from './shared-data';
 
-/** ../shared/data beside the repository (read-only test data). */
-export const sharedData = path.resolve(__dirname, '..', '..', 'shared', 'data');
+/** The read-only shared test data (see shared-data.ts). */
+export const sharedData = sharedDataDir();
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `carclass-${prefix}-`));

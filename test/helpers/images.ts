@@ -4,10 +4,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { encodeJpeg } from '../../lib';
+import { sharedDataDir } from '../shared-data';
 
-// The repo is cloned next to shared/; worktrees find it through CARCLASS_SHARED_DATA or /work/shared.
-export const sharedData = [process.env.CARCLASS_SHARED_DATA, path.resolve(__dirname, '../../../shared/data'), '/work/shared/data']
-  .find((p): p is string => !!p && fs.existsSync(p)) ?? path.resolve(__dirname, '../../../shared/data');
+export const sharedData = sharedDataDir();
 export const carsDir = path.join(sharedData, 'cars-sample');
 export const corpusDir = path.join(sharedData, 'jpeg-corpus');
 
