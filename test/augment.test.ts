@@ -53,17 +53,19 @@ describe('draw statistics', () => {
   });
 });
 
-test('loader applies flip, brightness and contrast around each channel mean', async () => {
+// 40 columns = 120 values a row (whole runs of 12 in the native loops); 37 leaves a tail.
+test.each([[30, 40], [23, 37]])('loader applies flip, brightness and contrast around each channel mean (%i x %i)', async (h, w) => {
   const dir = tempDir('augment');
-  const files = await writeJpegs(dir, 12, 30, 40);
-  const common = { files, batchSize: 5, size: [30, 40] as [number, number], shuffle: false, threads: 2 };
+  const files = await writeJpegs(dir, 12, h, w);
+  const values = h * w * 3;
+  const common = { files, batchSize: 5, size: [h, w] as [number, number], shuffle: false, threads: 2 };
   const plain = createLoader(common);
   const augmented = createLoader({ ...common, seed: 77, augment: { p: 0.6 } });
   const collect = async (loader: typeof plain) => {
     const out: Float32Array[] = [];
     for await (const batch of loader) {
       const data = batch.data() as Float32Array;
-      for (let i = 0; i < batch.size; i++) out.push(data.slice(i * 3600, (i + 1) * 3600));
+      for (let i = 0; i < batch.size; i++) out.push(data.slice(i * values, (i + 1) * values));
     }
     return out;
   };
@@ -78,13 +80,13 @@ test('loader applies flip, brightness and contrast around each channel mean', as
       return;
     }
     appliedCount++;
-    const src = new Float32Array(3600);
-    for (let r = 0; r < 30; r++) for (let c = 0; c < 40; c++) for (let k = 0; k < 3; k++) {
-      src[(r * 40 + c) * 3 + k] = x[i][(r * 40 + (d.flip ? 39 - c : c)) * 3 + k] + d.brightness;
+    const src = new Float32Array(values);
+    for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) for (let k = 0; k < 3; k++) {
+      src[(r * w + c) * 3 + k] = x[i][(r * w + (d.flip ? w - 1 - c : c)) * 3 + k] + d.brightness;
     }
-    const mean = [0, 1, 2].map((k) => { let s = 0; for (let p = k; p < 3600; p += 3) s += src[p]; return s / 1200; });
+    const mean = [0, 1, 2].map((k) => { let s = 0; for (let p = k; p < values; p += 3) s += src[p]; return s / (h * w); });
     let worst = 0;
-    for (let p = 0; p < 3600; p++) worst = Math.max(worst, Math.abs((src[p] - mean[p % 3]) * d.contrast + mean[p % 3] - y[i][p]));
+    for (let p = 0; p < values; p++) worst = Math.max(worst, Math.abs((src[p] - mean[p % 3]) * d.contrast + mean[p % 3] - y[i][p]));
     expect(worst).toBeLessThan(1e-4);
   });
   expect(appliedCount).toBeGreaterThan(0);

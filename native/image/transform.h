@@ -17,8 +17,10 @@ Dct ParseDct(const std::string& name);
 
 // Writes `src` resized to outHeight x outWidth x 3 into `dstFloat` (tf, caffe) or `dstU8` (none).
 // Bilinear values are rounded to nearest for 'none'. Padding is value 0 before preprocessing.
+// crop_or_pad + tf writes around the cache (streaming stores: batches are far larger than the
+// caches) unless `keepInCache`, for a caller that reads the sample back at once (augmentation).
 void Render(const RgbImage& src, int outHeight, int outWidth, Resize resize, Preprocess preprocess, float* dstFloat,
-            uint8_t* dstU8);
+            uint8_t* dstU8, bool keepInCache = false);
 
 // Per-image augmentation decided from (seed, epoch, index) alone.
 struct AugmentDraw {

@@ -205,11 +205,11 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
     Batch& batch = *slot.batch;
     float* floats = batch.isUint8 ? nullptr : batch.pixels.data() + index * sampleValues_;
     uint8_t* bytesOut = batch.isUint8 ? batch.pixelsU8.data() + index * sampleValues_ : nullptr;
-    image::Render(decoded, options_.height, options_.width, options_.resize, options_.preprocess, floats, bytesOut);
-    if (options_.augment && floats) {
-      image::ApplyAugment(floats, options_.height, options_.width,
-                          image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability));
-    }
+    image::AugmentDraw draw;
+    if (options_.augment && floats) draw = image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability);
+    image::Render(decoded, options_.height, options_.width, options_.resize, options_.preprocess, floats, bytesOut,
+                  draw.applied);
+    if (draw.applied) image::ApplyAugment(floats, options_.height, options_.width, draw);
     slot.ok[index] = 1;
     std::lock_guard<std::mutex> lock(mutex_);
     ++images_;
