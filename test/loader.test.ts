@@ -2,6 +2,7 @@
 // validation and an event loop that keeps ticking.
 import * as fs from 'fs';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import { createLoader, decodeImage, Batch, Loader } from '../lib';
 import { carFiles, corpusDir, tempDir, writeJpegs } from './helpers/images';
 
@@ -187,6 +188,32 @@ test('the event loop keeps ticking while the loader works', async () => {
   // next() would leave the timer silent for the whole run.
   expect(ticks).toBeGreaterThan(elapsed / 5 / 10);
   expect(maxGap).toBeLessThan(Math.max(400, elapsed / 3));
+});
+
+// A pending next() must not occupy a libuv pool thread: with a pool of one thread, a file read
+// started while the loader decodes a slow batch finishes first.
+test('a waiting next() leaves the libuv thread pool free', async () => {
+  const big = await writeJpegs(tempDir('loader-pool'), 4, 480, 640, 95);
+  const many = Array.from({ length: 48 }, (_, i) => big[i % big.length]);
+  const script = `
+    const fs = require('fs');
+    const { createLoader } = require(${JSON.stringify(path.resolve(__dirname, '../dist'))});
+    const files = JSON.parse(process.argv[1]);
+    const loader = createLoader({ files, batchSize: files.length, size: [480, 640], threads: 1, prefetch: 1, shuffle: false });
+    const order = [];
+    const batch = loader.epoch(0)[Symbol.asyncIterator]().next().then(() => order.push('batch'));
+    setTimeout(() => {
+      fs.promises.readFile(files[0]).then(() => order.push('read')).then(() => batch).then(() => {
+        loader.close();
+        console.log(JSON.stringify(order));
+      });
+    }, 2);
+  `;
+  const run = spawnSync(process.execPath, ['-e', script, JSON.stringify(many)], {
+    env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, encoding: 'utf8',
+  });
+  expect(run.stderr).toBe('');
+  expect(JSON.parse(run.stdout.trim())).toEqual(['read', 'batch']);
 });
 
 test('stats report images per second', async () => {

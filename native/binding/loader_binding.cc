@@ -66,6 +66,30 @@ Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch) {
   return out;
 }
 
+// What NextAsync answered, carried to the main thread.
+struct NextAnswer {
+  BatchPtr batch;
+  std::string error;  // "CODE|message" when the iteration rejects
+};
+
+void SettleNext(Napi::Env env, Napi::Function, Napi::Promise::Deferred* pending, NextAnswer* answer) {
+  std::unique_ptr<NextAnswer> owned(answer);
+  if (!env) return;  // Node is shutting down
+  if (!owned->error.empty()) {
+    pending->Reject(Napi::Error::New(env, owned->error).Value());
+  } else if (!owned->batch) {
+    pending->Resolve(env.Null());
+  } else {
+    try {
+      pending->Resolve(BatchToObject(env, owned->batch));
+    } catch (const Napi::Error& e) {
+      pending->Reject(e.Value());
+    }
+  }
+}
+
+using NextDelivery = Napi::TypedThreadSafeFunction<Napi::Promise::Deferred, NextAnswer, SettleNext>;
+
 class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -122,17 +146,30 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     }
   }
 
+  // Resolves when the loader has the batch. Nothing waits on the libuv pool: the loader thread
+  // that finishes the batch hands it to the main thread through a thread-safe function.
   Napi::Value Next(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const uint64_t token = uint64_t(info[0].As<Napi::Number>().DoubleValue());
     Live(env);
-    std::shared_ptr<loader::Loader> loader = loader_;  // kept alive while the wait runs
-    return RunAsync<BatchPtr>(
-        env, [loader, token]() { return loader->Next(token); },
-        [](Napi::Env env, BatchPtr& batch) -> Napi::Value {
-          if (!batch) return env.Null();
-          return BatchToObject(env, batch);
-        });
+    auto deferred = Napi::Promise::Deferred::New(env);
+    NextDelivery delivery = NextDelivery::New(env, "carclass.loader.next", 0, 1, new Napi::Promise::Deferred(deferred),
+                                              [](Napi::Env, void*, Napi::Promise::Deferred* pending) { delete pending; });
+    loader_->NextAsync(token, [delivery](BatchPtr batch, std::exception_ptr error) mutable {
+      auto* answer = new NextAnswer{std::move(batch), {}};
+      if (error) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          answer->error = e.what();
+        } catch (...) {
+          answer->error = "unknown native error";
+        }
+      }
+      if (delivery.NonBlockingCall(answer) != napi_ok) delete answer;  // only when Node is shutting down
+      delivery.Release();
+    });
+    return deferred.Promise();
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {

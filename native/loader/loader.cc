@@ -104,7 +104,7 @@ Loader::Loader(LoaderOptions options)
 Loader::~Loader() { Close(); }
 
 uint64_t Loader::StartEpoch(int64_t epoch) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   if (closed_) throw std::runtime_error("LOADER_CLOSED|the loader is closed");
   if (current_) {
     current_->cancelled = true;
@@ -116,7 +116,9 @@ uint64_t Loader::StartEpoch(int64_t epoch) {
   run->order = EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch);
   current_ = run;
   changed_.notify_all();
-  return run->token;
+  const uint64_t token = run->token;
+  ServeWaiters(lock);  // callers still waiting on the replaced epoch learn that it was superseded
+  return token;
 }
 
 void Loader::EndRunTimer(Run& run) {
@@ -181,6 +183,7 @@ void Loader::WorkerLoop() {
       lock.lock();
       slot->ready = true;
       changed_.notify_all();
+      ServeWaiters(lock);
     }
   }
 }
@@ -256,55 +259,91 @@ void Loader::Finalize(Run& run, Slot& slot) {
   }
 }
 
-BatchPtr Loader::Next(uint64_t token) {
-  std::unique_lock<std::mutex> lock(mutex_);
+bool Loader::TryNext(uint64_t token, BatchPtr& out) {
   for (;;) {
-    if (closed_) return nullptr;
+    out = nullptr;
+    if (closed_) return true;
     if (!current_ || current_->token != token) {
       throw std::runtime_error("EPOCH_SUPERSEDED|this epoch's iteration was cancelled or replaced by another epoch");
     }
-    std::shared_ptr<Run> run = current_;
-    if (run->delivered >= batchesPerEpoch_ || run->cancelled) {
-      EndRunTimer(*run);
-      return nullptr;
+    Run& run = *current_;
+    if (run.delivered >= batchesPerEpoch_ || run.cancelled) {
+      EndRunTimer(run);
+      return true;
     }
-    changed_.wait(lock, [&] {
-      if (closed_ || current_ != run || run->cancelled) return true;
-      auto it = run->slots.find(run->delivered);
-      return it != run->slots.end() && it->second->ready;
-    });
-    if (closed_ || current_ != run || run->cancelled) continue;
-    auto it = run->slots.find(run->delivered);
+    auto it = run.slots.find(run.delivered);
+    if (it == run.slots.end() || !it->second->ready) return false;
     std::shared_ptr<Slot> slot = it->second;
-    run->slots.erase(it);
-    ++run->delivered;
+    run.slots.erase(it);
+    ++run.delivered;
     changed_.notify_all();  // a prefetch place is free
-    if (run->delivered >= batchesPerEpoch_) EndRunTimer(*run);
+    if (run.delivered >= batchesPerEpoch_) EndRunTimer(run);
     errors_.insert(errors_.end(), slot->failed.begin(), slot->failed.end());
     if (!slot->failure.empty()) {
-      run->cancelled = true;  // the iteration rejects; stop producing the rest of the epoch
-      EndRunTimer(*run);
+      run.cancelled = true;  // the iteration rejects; stop producing the rest of the epoch
+      EndRunTimer(run);
       throw std::runtime_error(slot->failure);
     }
     if (slot->batch->size == 0) continue;  // every file of this batch was skipped
     ++batches_;
-    return slot->batch;
+    out = slot->batch;
+    return true;
   }
 }
 
+BatchPtr Loader::Next(uint64_t token) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  BatchPtr out;
+  while (!TryNext(token, out)) changed_.wait(lock);
+  return out;
+}
+
+void Loader::NextAsync(uint64_t token, NextCallback ready) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  waiters_.push_back({token, std::move(ready)});
+  ServeWaiters(lock);
+}
+
+void Loader::ServeWaiters(std::unique_lock<std::mutex>& lock) {
+  struct Answer {
+    NextCallback ready;
+    BatchPtr batch;
+    std::exception_ptr error;
+  };
+  std::vector<Answer> answers;
+  while (!waiters_.empty()) {
+    Answer answer{std::move(waiters_.front().ready), nullptr, nullptr};
+    try {
+      if (!TryNext(waiters_.front().token, answer.batch)) {
+        waiters_.front().ready = std::move(answer.ready);
+        break;
+      }
+    } catch (...) {
+      answer.error = std::current_exception();
+    }
+    waiters_.pop_front();
+    answers.push_back(std::move(answer));
+  }
+  if (answers.empty()) return;
+  lock.unlock();  // callbacks may call back into the loader
+  for (Answer& answer : answers) answer.ready(std::move(answer.batch), answer.error);
+  lock.lock();
+}
+
 void Loader::Cancel(uint64_t token) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   if (current_ && current_->token == token) {
     current_->cancelled = true;
     EndRunTimer(*current_);
     current_.reset();  // queued batches are freed once in-flight images finish
     changed_.notify_all();
+    ServeWaiters(lock);
   }
 }
 
 void Loader::Close() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     if (closed_) return;
     closed_ = true;
     if (current_) {
@@ -312,6 +351,7 @@ void Loader::Close() {
       EndRunTimer(*current_);
     }
     changed_.notify_all();
+    ServeWaiters(lock);  // pending NextAsync calls get the end (nullptr), as Next() would
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();

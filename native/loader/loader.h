@@ -4,6 +4,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +66,11 @@ class Loader {
   // Blocks until the run's next batch is ready; nullptr at its end or after Close().
   // Throws std::runtime_error "CODE|message" for a failed batch (onError 'throw') or a superseded run.
   BatchPtr Next(uint64_t token);
+  // Next() without blocking: `ready` gets what Next(token) would return, or the exception it would
+  // throw, once that is known: inside this call, or later on the loader thread that made it known
+  // (a worker finishing a batch, or Cancel/StartEpoch/Close). Calls are answered in order.
+  using NextCallback = std::function<void(BatchPtr batch, std::exception_ptr error)>;
+  void NextAsync(uint64_t token, NextCallback ready);
   // Stops the run if it is still the current one; in-flight images finish, queued ones are dropped.
   void Cancel(uint64_t token);
   void Close();
@@ -78,6 +86,10 @@ class Loader {
   void ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage& decoded, std::vector<uint8_t>& bytes);
   void Finalize(Run& run, Slot& slot);
   void EndRunTimer(Run& run);
+  // One look at Next(token)'s answer, with mutex_ held: false while the next batch is not ready.
+  bool TryNext(uint64_t token, BatchPtr& out);
+  // Answers the NextAsync callers whose answer is known now, calling them with mutex_ released.
+  void ServeWaiters(std::unique_lock<std::mutex>& lock);
 
   const LoaderOptions options_;
   const int64_t batchesPerEpoch_;
@@ -90,6 +102,11 @@ class Loader {
   uint64_t nextToken_ = 1;
   bool closed_ = false;
   std::vector<std::thread> workers_;
+  struct Waiter {
+    uint64_t token;
+    NextCallback ready;
+  };
+  std::deque<Waiter> waiters_;  // NextAsync callers, oldest first
   std::shared_ptr<BatchPool> pool_;  // recycles pixel buffers released by JS / the engine
 
   int64_t images_ = 0, batches_ = 0;

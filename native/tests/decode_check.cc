@@ -3,6 +3,7 @@
 // Usage: decode_check FILE...
 #include <cstdint>
 #include <cstdio>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,30 @@ int main(int argc, char** argv) {
     } catch (const std::exception&) {
     }
     loader.Cancel(token);
-    loader.StartEpoch(6);
+    // NextAsync: answers come from loader threads (or at once); the last call is still pending
+    // when the loader closes, which must answer it.
+    token = loader.StartEpoch(6);
+    for (;;) {
+      std::promise<BatchPtr> answer;
+      std::future<BatchPtr> next = answer.get_future();
+      loader.NextAsync(token, [&answer](BatchPtr batch, std::exception_ptr error) {
+        if (error) answer.set_exception(error);
+        else answer.set_value(std::move(batch));
+      });
+      BatchPtr batch;
+      try {
+        batch = next.get();
+      } catch (const std::exception&) {
+        break;
+      }
+      if (!batch) break;
+      ++batches;
+    }
+    std::promise<BatchPtr> closing;
+    std::future<BatchPtr> answered = closing.get_future();
+    loader.NextAsync(loader.StartEpoch(7), [&closing](BatchPtr batch, std::exception_ptr) { closing.set_value(std::move(batch)); });
     loader.Close();
+    answered.wait();
   }
   std::printf("decode_check: %d decodes ok, %d named errors, %d loader batches\n", decoded, failed, batches);
   return 0;
