@@ -238,7 +238,11 @@ void RgbImage::Allocate(int rows, int columns) {
   // Stride a multiple of 32 and the first row at 16 mod 32: no row is 32-byte aligned.
   stride_ = (size_t(columns) * 3 + 31) / 32 * 32;
   const size_t needed = stride_ * size_t(rows) + 32;
-  if (storage_.size() < needed) storage_.resize(needed);  // never shrinks: no refill when sizes alternate
+  // Kept across images (no refill when sizes alternate), except that one huge photo must not pin
+  // its buffer in every loader thread for the rest of the run.
+  constexpr size_t kKeepBytes = size_t(32) << 20;
+  if (storage_.capacity() > kKeepBytes && needed < storage_.capacity() / 4) std::vector<uint8_t>().swap(storage_);
+  if (storage_.size() < needed) storage_.resize(needed);
   const size_t misalignment = reinterpret_cast<uintptr_t>(storage_.data()) % 32;
   first_ = (16 + 32 - misalignment) % 32;
 }
