@@ -73,16 +73,16 @@ Span CropOrPadSpan(int in, int out) {
   return {0, (out - in) / 2, in};
 }
 
-// Writes pixels from a per-output-pixel source index (-1 = padding) through the table.
+// Writes pixels from a per-output-pixel source index (nearest resize) through the table.
 void WriteMapped(const RgbImage& src, const std::vector<int>& rows, const std::vector<int>& cols, Preprocess p,
                  float* dstF, uint8_t* dstU8) {
   const int outW = int(cols.size());
   if (p == Preprocess::None) {
     for (size_t y = 0; y < rows.size(); ++y) {
       uint8_t* d = dstU8 + y * outW * 3;
+      const uint8_t* srcRow = src.Row(rows[y]);
       for (int x = 0; x < outW; ++x, d += 3) {
-        if (rows[y] < 0 || cols[x] < 0) { d[0] = d[1] = d[2] = 0; continue; }
-        const uint8_t* s = src.Row(rows[y]) + size_t(cols[x]) * 3;
+        const uint8_t* s = srcRow + size_t(cols[x]) * 3;
         d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
       }
     }
@@ -90,16 +90,10 @@ void WriteMapped(const RgbImage& src, const std::vector<int>& rows, const std::v
   }
   const Table& table = TableFor(p);
   const int c0 = SourceChannel(p, 0), c2 = SourceChannel(p, 2);
-  const float pad0 = table.values[0][0], pad1 = table.values[1][0], pad2 = table.values[2][0];
   for (size_t y = 0; y < rows.size(); ++y) {
     float* d = dstF + y * outW * 3;
-    if (rows[y] < 0) {
-      for (int x = 0; x < outW; ++x, d += 3) { d[0] = pad0; d[1] = pad1; d[2] = pad2; }
-      continue;
-    }
     const uint8_t* srcRow = src.Row(rows[y]);
     for (int x = 0; x < outW; ++x, d += 3) {
-      if (cols[x] < 0) { d[0] = pad0; d[1] = pad1; d[2] = pad2; continue; }
       const uint8_t* s = srcRow + cols[x] * 3;
       d[0] = table.values[0][s[c0]];
       d[1] = table.values[1][s[1]];
@@ -134,26 +128,19 @@ bool HasAvx2() {
 }
 #endif
 
-// caffe preprocessing of one contiguous run of pixels: RGB -> BGR minus the mean, the same float
-// operation as the table.
+// caffe preprocessing of one contiguous run of pixels (RGB -> BGR minus the mean).
 void CaffeRun(const uint8_t* __restrict src, size_t pixels, float* __restrict dst) {
-  for (size_t i = 0; i < pixels; ++i, src += 3, dst += 3) {
-    dst[0] = float(src[2]) - kCaffeMeanBgr[0];
-    dst[1] = float(src[1]) - kCaffeMeanBgr[1];
-    dst[2] = float(src[0]) - kCaffeMeanBgr[2];
-  }
+  for (size_t i = 0; i < pixels; ++i, src += 3, dst += 3)
+    for (int c = 0; c < 3; ++c) dst[c] = PreprocessValue(Preprocess::Caffe, c, float(src[SourceChannel(Preprocess::Caffe, c)]));
 }
 
-// Padding (source value 0 after preprocessing) for `pixels` float pixels.
+// Padding (source value 0, preprocessed) for `pixels` float pixels.
 void FillPadding(Preprocess p, float* dst, size_t pixels) {
-  if (p == Preprocess::Tf) {
-    std::fill(dst, dst + pixels * 3, -1.0f);
-    return;
-  }
+  const float pad[3] = {PreprocessValue(p, 0, 0.0f), PreprocessValue(p, 1, 0.0f), PreprocessValue(p, 2, 0.0f)};
   for (size_t i = 0; i < pixels; ++i, dst += 3) {
-    dst[0] = -kCaffeMeanBgr[0];
-    dst[1] = -kCaffeMeanBgr[1];
-    dst[2] = -kCaffeMeanBgr[2];
+    dst[0] = pad[0];
+    dst[1] = pad[1];
+    dst[2] = pad[2];
   }
 }
 
@@ -242,22 +229,22 @@ void RenderBilinearAs(const RgbImage& src, int outH, int outW, float* dstF, uint
   std::vector<float> weight(values);
   for (int x = 0; x < outW; ++x) {
     for (int c = 0; c < 3; ++c) {
-      const int sc = P == Preprocess::Caffe ? 2 - c : c;
+      const int sc = SourceChannel(P, c);
       const size_t j = size_t(x) * 3 + c;
       left[j] = uint32_t(xs[x].lo * 3 + sc);
       right[j] = uint32_t(xs[x].hi * 3 + sc);
       weight[j] = xs[x].t;
     }
   }
+  // An output row's two source rows are equal or adjacent, so caching row r in slot r % 2 never
+  // evicts the other one in use.
   std::vector<float> cache(2 * values);
   int cachedRow[2] = {-1, -1};
-  // Source row `row` interpolated horizontally; never evicts row `keep` (the other one in use).
-  const auto horizontal = [&](int row, int keep) -> const float* {
-    for (int k = 0; k < 2; ++k)
-      if (cachedRow[k] == row) return cache.data() + size_t(k) * values;
-    const int k = cachedRow[0] == keep ? 1 : cachedRow[1] == keep ? 0 : (cachedRow[0] < cachedRow[1] ? 0 : 1);
-    const uint8_t* s = src.Row(row);
+  const auto horizontal = [&](int row) -> const float* {
+    const int k = row & 1;
     float* h = cache.data() + size_t(k) * values;
+    if (cachedRow[k] == row) return h;
+    const uint8_t* s = src.Row(row);
     for (size_t j = 0; j < values; ++j) {
       const float a = s[left[j]], b = s[right[j]];
       h[j] = a + (b - a) * weight[j];
@@ -266,18 +253,16 @@ void RenderBilinearAs(const RgbImage& src, int outH, int outW, float* dstF, uint
     return h;
   };
   for (int y = 0; y < outH; ++y) {
-    const float* upper = horizontal(ys[y].lo, ys[y].hi);
-    const float* lower = horizontal(ys[y].hi, ys[y].lo);
+    const float* upper = horizontal(ys[y].lo);
+    const float* lower = horizontal(ys[y].hi);
     const float ty = ys[y].t;
     const size_t rowBase = size_t(y) * values;
     for (size_t j = 0; j < values; ++j) {
       const float value = upper[j] + (lower[j] - upper[j]) * ty;
       if constexpr (P == Preprocess::None) {
         dstU8[rowBase + j] = uint8_t(std::clamp(std::lround(value), 0L, 255L));
-      } else if constexpr (P == Preprocess::Tf) {
-        dstF[rowBase + j] = value / 127.5f - 1.0f;
       } else {
-        dstF[rowBase + j] = value - kCaffeMeanBgr[j % 3];
+        dstF[rowBase + j] = PreprocessValue(P, int(j % 3), value);
       }
     }
   }
