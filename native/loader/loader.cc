@@ -312,15 +312,13 @@ void Loader::ServeWaiters(std::unique_lock<std::mutex>& lock) {
   };
   std::vector<Answer> answers;
   while (!waiters_.empty()) {
-    Answer answer{std::move(waiters_.front().ready), nullptr, nullptr};
+    Answer answer;
     try {
-      if (!TryNext(waiters_.front().token, answer.batch)) {
-        waiters_.front().ready = std::move(answer.ready);
-        break;
-      }
+      if (!TryNext(waiters_.front().token, answer.batch)) break;
     } catch (...) {
       answer.error = std::current_exception();
     }
+    answer.ready = std::move(waiters_.front().ready);
     waiters_.pop_front();
     answers.push_back(std::move(answer));
   }
