@@ -11,14 +11,12 @@ const { spawnSync } = require('child_process');
 
 const root = path.resolve(__dirname, '../../..');
 const carclass = require(path.join(root, 'dist'));
+const { carFiles } = require('./cars');
 const RUNS = Number(process.env.BENCH_RUNS || 5);
 const IMAGES_PER_RUN = Number(process.env.BENCH_IMAGES || 1536);
 const SIZE = [212, 320];
 const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 
-const dataCandidates = [process.env.CARCLASS_SHARED_DATA, path.resolve(root, '../shared/data'), '/work/shared/data'];
-const data = dataCandidates.find((p) => p && fs.existsSync(path.join(p, 'cars-sample')));
-if (!data) throw new Error('shared/data not found: set CARCLASS_SHARED_DATA');
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const now = () => Number(process.hrtime.bigint()) / 1e9;
@@ -41,11 +39,6 @@ async function generatedSet() {
     files.push(file);
   }
   return files;
-}
-
-function carFiles() {
-  const dir = path.join(data, 'cars-sample');
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(dir, f));
 }
 
 const repeat = (files, n) => Array.from({ length: n }, (_, i) => files[i % files.length]);
@@ -188,7 +181,8 @@ function runPython(files) {
     ['crop_or_pad + tf + augment (p 0.7)', { augment: { p: 0.7 }, seed: 1 }],
     ['crop_or_pad + tf, accurate DCT', { dct: 'accurate' }],
   ];
-  for (const [name, settings] of settingRows) rows.push([`settings: ${name}`, (f) => loaderRate(f, 1, IMAGES_PER_RUN, settings)]);
+  const mainRowCount = rows.length;
+  for (const [name, settings] of settingRows) rows.push([name, (f) => loaderRate(f, 1, IMAGES_PER_RUN, settings)]);
   // Round-robin: every method runs once per round, so background load hits all of them alike.
   const samples = {};
   for (let r = 0; r < RUNS; r++) {
@@ -217,15 +211,14 @@ function runPython(files) {
   console.log(`\nimages/s, medians of ${RUNS} runs, ${cores} cores (${os.cpus()[0].model}); loader = decode + crop_or_pad ${SIZE.join('x')} + tf into batches of 32`);
   console.log(`| what | ${setNames.map((s) => `${s} img/s | vs tjbench fast`).join(' | ')} |`);
   console.log(`| --- | ${setNames.map(() => '---: | ---:').join(' | ')} |`);
-  const mainRows = rows.filter(([name]) => !name.startsWith('settings: '));
-  for (const [name] of mainRows) {
+  for (const [name] of rows.slice(0, mainRowCount)) {
     console.log(`| ${name} | ${setNames.map((s) => `${fmt(results[name][s])} | ${ratio(results[name][s], s)}`).join(' | ')} |`);
   }
   console.log(`\ncarclass loader, 1 thread, files in turn, other settings (same rounds):`);
   console.log(`| loader settings | ${setNames.map((s) => `${s} img/s`).join(' | ')} |`);
   console.log(`| --- | ${setNames.map(() => '---:').join(' | ')} |`);
-  for (const [name] of rows.filter(([n]) => n.startsWith('settings: '))) {
-    console.log(`| ${name.slice('settings: '.length)} | ${setNames.map((s) => fmt(results[name][s])).join(' | ')} |`);
+  for (const [name] of rows.slice(mainRowCount)) {
+    console.log(`| ${name} | ${setNames.map((s) => fmt(results[name][s])).join(' | ')} |`);
   }
   const one = results['carclass loader, 1 thread'], all = results[`carclass loader, ${cores} threads`];
   console.log(`\nspeed-up ${cores} threads vs 1: ${setNames.map((s) => `${s} ${(all[s] / one[s]).toFixed(2)}x`).join(', ')}`);

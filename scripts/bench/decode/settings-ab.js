@@ -3,12 +3,10 @@
 // epochs; prints one JSON line. For an A/B of native changes, run it, then check out the other
 // native/ (git checkout REV -- native/ && npm run build:native), run it again, and restore.
 'use strict';
-const fs = require('fs'), path = require('path');
-const root = path.resolve(__dirname, '../../..');
-const carclass = require(path.join(root, 'dist'));
-const dir = [process.env.CARCLASS_SHARED_DATA, path.resolve(root, '../shared/data'), '/work/shared/data']
-  .filter(Boolean).map((d) => path.join(d, 'cars-sample')).find((d) => fs.existsSync(d));
-const cars = fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(dir, f));
+const path = require('path');
+const carclass = require(path.resolve(__dirname, '../../../dist'));
+const { carFiles } = require('./cars');
+const cars = carFiles();
 const files = Array.from({ length: 1536 }, (_, i) => cars[i % cars.length]);
 const settings = { tf: {}, caffe: { preprocess: 'caffe' }, none: { preprocess: 'none' }, bilinear: { resize: 'bilinear' },
   nearest: { resize: 'nearest' }, augment: { augment: { p: 0.7 }, seed: 1 } };
