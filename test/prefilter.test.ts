@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, PrefilterBatch, PrefilterLoaderFactory } from '../lib/data/prefilter';
-import { sharedDataDir } from './shared-data';
+import { carsDir } from './helpers/images';
 
 const K = 1000;
 const NON_CAR = [5, 100, 200, 300, 400, 500, 600, 700, 800, 900, 950];
@@ -256,8 +256,7 @@ const lib = require('../lib');
 const haveEngine = typeof lib.createModel === 'function' && typeof lib.createLoader === 'function';
 (haveEngine ? describe : describe.skip)('prefilter with the real model and loader', () => {
   test('car probability equals the one put into the head bias', async () => {
-    const sample = path.join(sharedDataDir(), 'cars-sample');
-    const files = fs.readdirSync(sample).filter((n) => /\.jpe?g$/i.test(n)).map((n) => path.join(sample, n)).slice(0, 3);
+    const files = fs.readdirSync(carsDir).filter((n) => /\.jpe?g$/i.test(n)).map((n) => path.join(carsDir, n)).slice(0, 3);
     // A small base with the 1000-class ImageNet top: only the head decides the probabilities here.
     const model = await lib.createModel({ arch: 'resnet-tiny', head: 'imagenet', inputShape: [224, 224, 3] });
     const head = model.weightSpec().filter((e: any) => e.layer === 'predictions');
