@@ -4,6 +4,10 @@ import { native, defaultThreads } from './native';
 export interface Versions {
   carclass: string;
   torch: string;
+  /** LibTorch's build: 'CPU' or 'CUDA 12.4'. */
+  torchBuild: string;
+  /** cuDNN version as LibTorch reports it (e.g. 90100), 0 without cuDNN. */
+  cudnn: number;
   libjpegTurbo: string;
   napi: number;
   cuda: { available: boolean; devices: { index: number; name: string }[] };
@@ -14,7 +18,7 @@ export function versions(): Versions {
   const v = native().versions();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const pkg = require('../package.json');
-  return { carclass: pkg.version, torch: v.torch, libjpegTurbo: v.libjpegTurbo, napi: Number(process.versions.napi), cuda: v.cuda, threads: v.threads };
+  return { carclass: pkg.version, torch: v.torch, torchBuild: v.torchBuild, cudnn: v.cudnn, libjpegTurbo: v.libjpegTurbo, napi: Number(process.versions.napi), cuda: v.cuda, threads: v.threads };
 }
 
 /** Sets LibTorch's thread count; returns the count now in force. */

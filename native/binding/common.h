@@ -1,6 +1,7 @@
 // Shared binding helpers: promise-returning async work ("baton" pattern) and batch handles.
 // Execute() runs on the libuv pool and touches no Node-API; errors come back as strings.
 #pragma once
+#include <c10/util/Exception.h>
 #include <napi.h>
 
 #include <functional>
@@ -10,6 +11,14 @@
 #include "loader/batch.h"
 
 namespace carclass {
+
+// A device out-of-memory names the fix instead of dumping LibTorch's C++ backtrace.
+inline std::string OutOfMemoryMessage(const c10::OutOfMemoryError& e) {
+  std::string first = e.what_without_backtrace();
+  const auto nl = first.find('\n');
+  if (nl != std::string::npos) first.resize(nl);
+  return "Out of device memory: " + first + ". Try a smaller --batch-size (batchSize), a smaller input --size, or --precision bf16.";
+}
 
 // Runs `work` off the main thread and resolves with `done(env, result)`.
 // `work` may throw std::exception; its message rejects the promise as an Error.
@@ -25,6 +34,10 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       result_ = work_();
+    } catch (const c10::OutOfMemoryError& e) {
+      SetError(OutOfMemoryMessage(e));
+    } catch (const c10::Error& e) {
+      SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {
       SetError(e.what());
     } catch (...) {

@@ -9,6 +9,8 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   RuntimeInfo r = GetRuntimeInfo();
   Napi::Object out = Napi::Object::New(env);
   out.Set("torch", r.torch);
+  out.Set("torchBuild", r.torchBuild);
+  out.Set("cudnn", Napi::Number::New(env, static_cast<double>(r.cudnnVersion)));
   out.Set("libjpegTurbo", r.libjpegTurbo);
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("available", r.cudaAvailable);

@@ -3,6 +3,8 @@
 #include <jconfig.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/Version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,10 +15,22 @@
 
 namespace carclass {
 
+// "CUDA 12.4" when the build configuration names a CUDA runtime, else "CPU".
+static std::string TorchBuild(const std::string& config) {
+  const std::string key = "CUDA Runtime ";
+  const auto at = config.find(key);
+  if (at == std::string::npos) return "CPU";
+  const auto end = config.find_first_of("\n ", at + key.size());
+  return "CUDA " + config.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+}
+
 RuntimeInfo GetRuntimeInfo() {
   RuntimeInfo info;
   info.torch = TORCH_VERSION;
   info.libjpegTurbo = CARCLASS_STR(LIBJPEG_TURBO_VERSION);
+  info.torchBuild = TorchBuild(at::show_config());
+  const auto& hooks = at::detail::getCUDAHooks();
+  if (hooks.hasCuDNN()) info.cudnnVersion = hooks.versionCuDNN();
   info.cudaAvailable = torch::cuda::is_available();
   if (info.cudaAvailable) {
     int count = static_cast<int>(torch::cuda::device_count());

@@ -13,6 +13,8 @@ struct CudaDevice {
 
 struct RuntimeInfo {
   std::string torch;
+  std::string torchBuild;   // "CPU" or "CUDA 12.4", from LibTorch's build configuration
+  long cudnnVersion = 0;    // 0 when LibTorch has no cuDNN
   std::string libjpegTurbo;
   bool cudaAvailable = false;
   std::vector<CudaDevice> cudaDevices;
