@@ -4,6 +4,7 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -19,16 +20,19 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t capBytes) : capBytes_(capBytes) {}
 
-  c10::DataPtr allocate(size_t nbytes) const override {
-    void* p = Allocate(nbytes);
-    return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
-  }
+  // LibTorch 1.13 declares allocate() const; 2.x made it non-const and added a pure copy_data().
+  // Both signatures are defined without `override`, so whichever the base declares is overridden.
+  c10::DataPtr allocate(size_t nbytes) const { return Wrap(Allocate(nbytes)); }
+  c10::DataPtr allocate(size_t nbytes) { return Wrap(Allocate(nbytes)); }
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
   c10::DeleterFnPtr raw_deleter() const override { return &Free; }
 
   static CachingCpuAllocator* instance;
 
  private:
+  static c10::DataPtr Wrap(void* p) { return {p, p, &Free, c10::Device(c10::DeviceType::CPU)}; }
+
   void* Allocate(size_t nbytes) const {
     if (nbytes >= kMinCachedBytes) {
       std::lock_guard<std::mutex> lock(mutex_);
