@@ -118,7 +118,7 @@ describe('TF Serving REST API', () => {
     const arrays = await Promise.all(jpegs.map(decodeForTest));
     const viaB64 = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ b64: j.toString('base64') })) } });
     const viaArray = await call(url, '/v1/models/carclass:predict', { body: { instances: arrays } });
-    const named = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ image_bytes: { b64: j.toString('base64') } })) } });
+    const named = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ input_1: { b64: j.toString('base64') } })) } });
     const columnar = await call(url, '/v1/models/carclass:predict', { body: { inputs: jpegs.map((j) => ({ b64: j.toString('base64') })) } });
     expect([viaB64.status, viaArray.status, named.status, columnar.status]).toEqual([200, 200, 200, 200]);
     expectClose(viaB64.json.predictions, viaArray.json.predictions, 1e-6);
@@ -194,7 +194,11 @@ describe('TF Serving REST API', () => {
     ['bad base64', '/v1/models/carclass:predict', { body: { instances: [{ b64: '@@@' }] } }, 400, /not a base64/],
     ['b64 that is not a JPEG', '/v1/models/carclass:predict', { body: { instances: [{ b64: Buffer.from('hello').toString('base64') }] } }, 400, /could not decode the image/],
     ['too many instances', '/v1/models/carclass:predict', { body: { instances: Array(9).fill(good()) } }, 400, /at most 8/],
-    ['an unknown field', '/v1/models/carclass:predict', { body: { instances: [good()], top_k: 3 } }, 400, /Unknown field "top_k"/],
+    ['a bogus named input in instances', '/v1/models/carclass:predict', { body: { instances: [{ bogus: good() }] } }, 400, /instances\[0\]: JSON object: does not have named input: "bogus"/],
+    ['a bogus named input in inputs', '/v1/models/carclass:predict', { body: { inputs: { bogus: [good()] } } }, 400, /does not have named input: "bogus"/],
+    ['a nested signature_name', '/v1/models/carclass:predict', { body: { signature_name: { a: [1] }, instances: [good()] } }, 400, /signature_name but received an object/],
+    ['a nested top_k', '/v1/models/carclass:classify', { body: { instances: [good()], top_k: [[3]] } }, 400, /for top_k but received an array/],
+    ['a nested layer', '/v1/models/carclass:explain', { body: { instances: [good()], layer: { x: 1 } } }, 400, /for layer but received an object/],
     ['an unknown signature', '/v1/models/carclass:predict', { body: { signature_name: 'predict_images', instances: [good()] } }, 400, /signature/],
     ['a bad top_k', '/v1/models/carclass:classify', { body: { instances: [good()], top_k: 0 } }, 400, /Expected positive integer for top_k but received 0/],
     ['explain with two images', '/v1/models/carclass:explain', { body: { instances: [good(), good()] } }, 400, /exactly one image/],
@@ -217,6 +221,52 @@ describe('TF Serving REST API', () => {
     expect(answer.json.error).toMatch(message);
     if (status === 405) expect(answer.headers.get('allow')).toBeTruthy();
     expect((await call(url, '/v1/models/carclass')).status).toBe(200);
+  });
+
+  test('unknown top-level keys are ignored, as TF Serving does', async () => {
+    const answer = await call(url, '/v1/models/carclass:predict', { body: { instances: [good()], top_k: 3, whatever: { a: 1 } } });
+    expect(answer.status).toBe(200);
+    expect(answer.json.predictions).toHaveLength(1);
+  });
+
+  test('a 10,000-deep nest in signature_name, layer or top_k is a 400 naming the field, not a 500', async () => {
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    const instance = JSON.stringify([good()]);
+    for (const [verb, key] of [['predict', 'signature_name'], ['explain', 'layer'], ['classify', 'top_k']]) {
+      const answer = await call(url, `/v1/models/carclass:${verb}`, { body: `{"instances":${instance},"${key}":${deep}}` });
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toContain(key);
+    }
+  });
+
+  test('error bodies echo bounded input: a 900 kB format, alpha or signature_name gives a short error', async () => {
+    const big = 'L'.repeat(900_000); // just under this server's 1 MiB body limit
+    for (const body of [{ instances: [good()], format: big }, { instances: [good()], alpha: big }]) {
+      const res = await fetch(`${url}/v1/models/carclass:explain`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      const text = await res.text();
+      expect(res.status).toBe(400);
+      expect(text.length).toBeLessThan(4000);
+    }
+    const sig = await call(url, '/v1/models/carclass:predict', { body: { signature_name: big, instances: [good()] } });
+    expect(sig.status).toBe(400);
+    expect(JSON.stringify(sig.json).length).toBeLessThan(1000);
+  });
+
+  test('a body of 10^6 tiny b64 instances is refused quickly, naming the limit, without decoding them', async () => {
+    let decodes = 0;
+    const { server: s, url: u } = await started(backend({ decode: async (jpeg) => { decodes++; return backend().decode(jpeg); } }), { maxBodyBytes: 64 << 20, maxInstances: 8 });
+    try {
+      const body = `{"instances":[${Array(1_000_000).fill('{"b64":"AA=="}').join(',')}]}`;
+      const t0 = Date.now();
+      const answer = await call(u, '/v1/models/carclass:predict', { body });
+      const ms = Date.now() - t0;
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toMatch(/Too many instances: 1000000; this server accepts at most 8/);
+      expect(decodes).toBe(0);
+      expect(ms).toBeLessThan(5000);
+    } finally {
+      await s.close();
+    }
   });
 
   test('a huge chunked body without a length is cut at the limit with 413', async () => {

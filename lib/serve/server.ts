@@ -5,7 +5,7 @@ import * as fs from 'fs/promises';
 import * as path from 'path';
 import { ServingBackend, SampleImage } from './backend';
 import { Batcher, EngineLane } from './batcher';
-import { HttpError, badRequest } from './errors';
+import { HttpError, badRequest, echo, MAX_ERROR_CHARS } from './errors';
 import { parseRequest, copyTensor, InputItem } from './request';
 import { renderOverlay } from './overlay';
 import { loadSampleDir } from './samples';
@@ -132,7 +132,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   }
 
   async function predict(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, []);
+    const request = parseRequest(body, [], maxInstances);
     const { x } = await toBatch(request.items);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
@@ -142,7 +142,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   }
 
   async function classify(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, ['top_k']);
+    const request = parseRequest(body, ['top_k'], maxInstances);
     const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
     const { x } = await toBatch(request.items);
     prepared();
@@ -157,12 +157,12 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   }
 
   async function explain(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap']);
+    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap'], maxInstances);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
     const classIndex = o.class_index === undefined ? undefined : nonNegativeIntField('class_index', o.class_index);
     if (classIndex !== undefined && classIndex >= classes.length) throw badRequest(`class_index ${classIndex} is out of range: the model has ${classes.length} classes`);
-    if (o.layer !== undefined && (typeof o.layer !== 'string' || o.layer.length === 0)) throw badRequest(`Expected a layer name for layer but received ${JSON.stringify(o.layer)}`);
+    if (o.layer !== undefined && (typeof o.layer !== 'string' || o.layer.length === 0)) throw badRequest(`Expected a layer name for layer but received ${echo(o.layer)}`);
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
@@ -171,7 +171,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const layer = o.layer as string | undefined;
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
       // A layer the client named that the model cannot explain is the client's fault.
-      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${JSON.stringify(layer)} failed: ${error.message}`);
+      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${echo(layer)} failed: ${error.message}`);
     });
     counters.explanations++;
     const { heatmap, height: hh, width: hw } = explanation;
@@ -321,13 +321,13 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       const headers = { ...error.headers };
       // The body was not read to the end: close rather than parse its remainder as the next request.
       if (!req.complete) headers.Connection = 'close';
-      sendJson(res, error.status, { error: error.message }, headers);
+      sendJson(res, error.status, { error: bounded(error.message) }, headers);
       if (!req.complete) req.resume();
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
     log(`carclass serve: 500 on ${req.method} ${req.url}: ${message}`);
-    sendJson(res, 500, { error: `Internal error: ${message}` });
+    sendJson(res, 500, { error: bounded(`Internal error: ${message}`) });
   }
 
   const server = http.createServer((req, res) => {
@@ -382,6 +382,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       return { ...counters, engineBatches, engineInstances, largestBatch };
     },
   };
+}
+
+/** Error messages echo client input; none is longer than MAX_ERROR_CHARS. */
+function bounded(message: string): string {
+  return message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}... (truncated)` : message;
 }
 
 /** Validation errors in request fields are the client's fault: 400. */
