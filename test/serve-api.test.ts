@@ -68,7 +68,8 @@ async function started(b: ServingBackend, options: Parameters<typeof createServe
 
 async function call(url: string, path: string, init: { method?: string; body?: string | object; headers?: Record<string, string> } = {}) {
   const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-  const res = await fetch(url + path, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), body, headers: init.headers });
+  const headers = body === undefined ? init.headers : { 'Content-Type': 'application/json', ...init.headers };
+  const res = await fetch(url + path, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), body, headers });
   const text = await res.text();
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   return { status: res.status, json: JSON.parse(text), headers: res.headers };
@@ -264,6 +265,54 @@ describe('TF Serving REST API', () => {
       expect(answer.json.error).toMatch(/Too many instances: 1000000; this server accepts at most 8/);
       expect(decodes).toBe(0);
       expect(ms).toBeLessThan(5000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('HEAD works where GET does: status and headers, no body', async () => {
+    for (const path of ['/v1/models/carclass', '/v1/models/carclass/metadata']) {
+      const get = await fetch(url + path);
+      const head = await fetch(url + path, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toMatch(/application\/json/);
+      expect(head.headers.get('content-length')).toBe(get.headers.get('content-length'));
+      expect(await head.text()).toBe('');
+    }
+    expect((await fetch(url + '/nope', { method: 'HEAD' })).status).toBe(404);
+    const post = await call(url, '/v1/models/carclass:predict', { method: 'PUT', body: {} });
+    expect(post.status).toBe(405);
+  });
+
+  test('POST needs Content-Type application/json: text/plain (a cross-origin simple request) gets 415 naming the type', async () => {
+    const body = JSON.stringify({ instances: [good()] });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
+      const res = await fetch(`${url}/v1/models/carclass:predict`, { method: 'POST', body: Buffer.from(body), headers: type ? { 'Content-Type': type } : {} });
+      expect(res.status).toBe(415);
+      expect((await res.json()).error).toMatch(/application\/json/);
+    }
+    const ok = await call(url, '/v1/models/carclass:predict', { body, headers: { 'Content-Type': 'application/json; charset=utf-8' } });
+    expect(ok.status).toBe(200);
+    // Without cors, no CORS headers even for the own origin.
+    const host = new URL(url).host;
+    const plain = await fetch(`${url}/v1/models/carclass`, { headers: { Origin: `http://${host}` } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  test('cors: true allows only the server\'s own origin', async () => {
+    const { server: s, url: u } = await started(backend(), { cors: true });
+    try {
+      const own = `http://${new URL(u).host}`;
+      const pre = await fetch(`${u}/v1/models/carclass:predict`, { method: 'OPTIONS', headers: { Origin: own, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe(own);
+      expect(pre.headers.get('access-control-allow-headers')).toMatch(/Content-Type/);
+      const evil = await fetch(`${u}/v1/models/carclass:predict`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(evil.status).toBe(403);
+      expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+      const got = await fetch(`${u}/v1/models/carclass`, { headers: { Origin: 'http://evil.example' } });
+      expect(got.headers.get('access-control-allow-origin')).toBeNull();
+      expect(parseServeArgs(['--demo', '--cors']).cors).toBe(true);
     } finally {
       await s.close();
     }

@@ -34,6 +34,11 @@ export interface ServerOptions {
   samplesDir?: string;
   /** The web page's folder; false serves no page. */
   webDir?: string | false;
+  /**
+   * Answer CORS preflights and set Access-Control-Allow-Origin for the server's own origin only (http://<Host header>);
+   * other origins get no CORS headers (default false: no CORS at all).
+   */
+  cors?: boolean;
   /** One line per notable event (listening, shutdown, 5xx); silent by default. */
   log?: (line: string) => void;
 }
@@ -63,7 +68,7 @@ export interface ModelServer {
   readonly http: http.Server;
 }
 
-const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'log'] as const;
+const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'log'] as const;
 const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -85,6 +90,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
   const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
   const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
+  const cors = booleanOption('cors', options.cors ?? false);
   const webDir = options.webDir === undefined ? DEFAULT_WEB_DIR : options.webDir;
   const log = options.log ?? (() => undefined);
 
@@ -236,9 +242,19 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       throw badRequest(`Malformed URL: ${req.url}`);
     }
     const method = req.method ?? 'GET';
+    // HEAD works wherever GET does (node:http sends the headers and drops the body).
     const only = (allowed: string) => {
-      if (method !== allowed) throw new HttpError(405, `Method ${method} not allowed for ${pathname}; use ${allowed}`, { Allow: allowed });
+      if (method === allowed || (allowed === 'GET' && method === 'HEAD')) return;
+      const allow = allowed === 'GET' ? 'GET, HEAD' : allowed;
+      throw new HttpError(405, `Method ${method} not allowed for ${pathname}; use ${allow}`, { Allow: allow });
     };
+    if (cors && method === 'OPTIONS') {
+      if (!sameOrigin(req)) throw new HttpError(403, `CORS is allowed only for this server's own origin, not ${echo(req.headers.origin ?? '')}`);
+      res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD, POST', 'Access-Control-Allow-Headers': 'Content-Type', 'Access-Control-Max-Age': '600' });
+      counters.ok++;
+      res.end();
+      return;
+    }
     const model = MODEL_PATH.exec(pathname);
     if (model) {
       const [, modelName, version, label, action] = model;
@@ -272,6 +288,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   }
 
   async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void) => Promise<object>): Promise<void> {
+    // Only JSON bodies: a page on another origin cannot send a "simple" text/plain or form request.
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new HttpError(415, `Unsupported Content-Type ${echo(req.headers['content-type'] ?? '(none)')}; POST bodies must be sent as Content-Type: application/json`);
+    }
     if (counters.inFlight >= maxConcurrency) throw new HttpError(429, `Too many requests in progress (limit ${maxConcurrency}); retry later`, { 'Retry-After': '1' });
     counters.inFlight++;
     preparing++;
@@ -330,8 +351,17 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     sendJson(res, 500, { error: bounded(`Internal error: ${message}`) });
   }
 
+  /** The request comes from a page served by this server: Origin is http://<Host>. */
+  function sameOrigin(req: http.IncomingMessage): boolean {
+    return req.headers.origin !== undefined && req.headers.host !== undefined && req.headers.origin === `http://${req.headers.host}`;
+  }
+
   const server = http.createServer((req, res) => {
     counters.requests++;
+    if (cors && sameOrigin(req)) {
+      res.setHeader('Access-Control-Allow-Origin', req.headers.origin as string);
+      res.setHeader('Vary', 'Origin');
+    }
     route(req, res).catch((error) => sendError(req, res, error));
   });
   // Malformed HTTP (bad request line, oversized headers) also gets a JSON 400.
