@@ -318,6 +318,70 @@ describe('TF Serving REST API', () => {
     }
   });
 
+  test('declared pixels are bounded per request before any decode (413 naming the limit); decode stops after a failure', async () => {
+    let decodes = 0;
+    const counting = backend({ decode: async (jpeg, o) => { decodes++; return backend().decode(jpeg, o); } });
+    const { server: s, url: u } = await started(counting, { maxDecodePixels: 1_000_000, maxInstances: 64 });
+    try {
+      const small = await jpegOf([200, 40, 40], 1);
+      // The same JPEG with its frame header claiming 7000x7000 (a decode bomb).
+      const bomb = Buffer.from(small);
+      const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
+      expect(sof).toBeGreaterThan(0);
+      bomb.writeUInt16BE(7000, sof + 5);
+      bomb.writeUInt16BE(7000, sof + 7);
+      const t0 = Date.now();
+      const refused = await call(u, '/v1/models/carclass:predict', { body: { instances: Array(64).fill({ b64: bomb.toString('base64') }) } });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(refused.status).toBe(413);
+      expect(refused.json.error).toMatch(/more than 1000000 pixels.*maxDecodePixels.*7000x7000/);
+      expect(decodes).toBe(0);
+      const ok = await call(u, '/v1/models/carclass:predict', { body: { instances: Array(3).fill({ b64: small.toString('base64') }) } });
+      expect(ok.status).toBe(200);
+      expect(decodes).toBe(3);
+      // 64 images of which the first is not a JPEG: the rest are not all decoded.
+      decodes = 0;
+      const bad = await call(u, '/v1/models/carclass:predict', { body: { instances: [{ b64: 'aGVsbG8=' }, ...Array(63).fill({ b64: small.toString('base64') })] } });
+      expect(bad.status).toBe(400);
+      expect(decodes).toBeLessThan(10);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('Prometheus metrics at /monitoring/prometheus/metrics, and one log line per request unless quiet', async () => {
+    const lines: string[] = [];
+    const { server: s, url: u } = await started(backend(), { log: (l) => lines.push(l) });
+    try {
+      expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [good(), good()] } })).status).toBe(200);
+      expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [{ b64: (await jpegOf([1, 2, 3], 0)).toString('base64') }] } })).status).toBe(200);
+      expect((await call(u, '/v1/models/carclass:predict', { body: '{' })).status).toBe(400);
+      const res = await fetch(`${u}/monitoring/prometheus/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      expect(text).toMatch(/^carclass_requests_total\{route="predict",code="200"\} 2$/m);
+      expect(text).toMatch(/^carclass_requests_total\{route="predict",code="400"\} 1$/m);
+      expect(text).toMatch(/^carclass_request_latency_seconds_bucket\{route="predict",le="\+Inf"\} 3$/m);
+      expect(text).toMatch(/^# TYPE carclass_request_latency_seconds histogram$/m);
+      expect(text).toMatch(/^carclass_batch_size_count 2$/m);
+      expect(text).toMatch(/^carclass_batch_size_sum 3$/m);
+      expect(text).toMatch(/^carclass_queue_depth 0$/m);
+      expect(text).toMatch(/^carclass_decode_seconds_count 1$/m);
+      const requestLines = lines.filter((l) => /"POST \/v1\/models\/carclass:predict"/.test(l));
+      expect(requestLines).toHaveLength(3);
+      expect(requestLines[2]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ "POST \/v1\/models\/carclass:predict" 400 \d+ [\d.]+ms$/);
+    } finally {
+      await s.close();
+    }
+    const quietLines: string[] = [];
+    const q = await started(backend(), { log: (l) => quietLines.push(l), quiet: true });
+    await call(q.url, '/v1/models/carclass');
+    await q.server.close();
+    expect(quietLines.filter((l) => l.includes('"GET'))).toHaveLength(0);
+    expect(parseServeArgs(['--demo', '--quiet', '--max-decode-pixels', '5']).quiet).toBe(true);
+  });
+
   test('a huge chunked body without a length is cut at the limit with 413', async () => {
     const answer = await rawRequest(url, '/v1/models/carclass:predict', (req) => {
       req.on('error', () => undefined); // the server may close before the whole body is written

@@ -8,6 +8,8 @@ import { Batcher, EngineLane } from './batcher';
 import { HttpError, badRequest, echo, MAX_ERROR_CHARS } from './errors';
 import { parseRequest, copyTensor, InputItem } from './request';
 import { renderOverlay } from './overlay';
+import { declaredSize } from './image-size';
+import { ServerMetrics } from './metrics';
 import { loadSampleDir } from './samples';
 import { booleanOption, invalid, nonNegativeInt, numberIn, oneOf, positiveInt, rejectUnknownKeys } from '../validate';
 
@@ -24,8 +26,13 @@ export interface ServerOptions {
   maxWaitMs?: number;
   /** Largest request body in bytes (default 32 MiB, about 9 preprocessed 224x224 instances as JSON); larger gets 413. */
   maxBodyBytes?: number;
-  /** Most images in one request (default 64); more gets 400. */
+  /** Most images in one request (default 64); more gets 400 before anything is decoded. */
   maxInstances?: number;
+  /**
+   * Most pixels the b64 images of one request may declare in their headers, all together (default 200,000,000, e.g.
+   * 64 12-megapixel photos would be refused, 16 accepted); more gets 413 before anything is decoded.
+   */
+  maxDecodePixels?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
   requestTimeoutMs?: number;
   /** Most POST requests in progress at once (default 64; bounds memory at about maxConcurrency x maxBodyBytes); more gets 429. */
@@ -39,6 +46,8 @@ export interface ServerOptions {
    * other origins get no CORS headers (default false: no CORS at all).
    */
   cors?: boolean;
+  /** No per-request log line (default false; lines go to `log`, which is silent by default). */
+  quiet?: boolean;
   /** One line per notable event (listening, shutdown, 5xx); silent by default. */
   log?: (line: string) => void;
 }
@@ -68,7 +77,9 @@ export interface ModelServer {
   readonly http: http.Server;
 }
 
-const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'log'] as const;
+const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'maxDecodePixels', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'quiet', 'log'] as const;
+/** Images of one request decoded at once: a request with many images cannot take over the decoder threads alone. */
+const DECODE_PARALLEL = 4;
 const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -88,9 +99,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const maxWaitMs = numberIn('maxWaitMs', options.maxWaitMs ?? 5, 0, 60_000);
   const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 32 * 1024 * 1024);
   const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
+  const maxDecodePixels = positiveInt('maxDecodePixels', options.maxDecodePixels ?? 200_000_000);
   const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
   const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
   const cors = booleanOption('cors', options.cors ?? false);
+  const quiet = booleanOption('quiet', options.quiet ?? false);
   const webDir = options.webDir === undefined ? DEFAULT_WEB_DIR : options.webDir;
   const log = options.log ?? (() => undefined);
 
@@ -100,8 +113,12 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const lane = new EngineLane();
   // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
   let preparing = 0;
-  const batcher = new Batcher((x, n) => backend.predict(x, n), lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
+  const batcher = new Batcher((x, n) => {
+    metrics.observeBatch(n);
+    return backend.predict(x, n);
+  }, lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
   const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
+  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight);
   let samples: Promise<SampleImage[]> | undefined;
   const staticCache = new Map<string, Buffer>();
 
@@ -110,25 +127,52 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return samples;
   };
 
-  /** Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. */
-  async function toBatch(items: InputItem[], withRgb = false): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
+  /**
+   * Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. The declared pixels of all b64
+   * images are checked first; decodes run DECODE_PARALLEL at a time and stop once the request has failed or expired.
+   */
+  async function toBatch(items: InputItem[], withRgb = false, alive: () => boolean = () => true): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
     if (items.length > maxInstances) throw badRequest(`Too many instances: ${items.length}; this server accepts at most ${maxInstances} per request`);
+    let pixels = 0;
+    for (const item of items) {
+      if (item.kind !== 'jpeg') continue;
+      const size = declaredSize(item.bytes);
+      if (size) pixels += size[0] * size[1];
+      if (pixels > maxDecodePixels) {
+        throw new HttpError(413, `The images of this request declare more than ${maxDecodePixels} pixels in all (the limit per request, maxDecodePixels); ${item.where} is ${size?.[0]}x${size?.[1]}`);
+      }
+    }
     const x = new Float32Array(items.length * instanceSize);
-    const rgb = await Promise.all(items.map(async (item, i) => {
-      if (item.kind === 'tensor') {
-        copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
-        return undefined;
+    const rgb: (Uint8Array | undefined)[] = new Array(items.length).fill(undefined);
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < items.length && !failed && alive()) {
+        const i = next++;
+        const item = items[i];
+        if (item.kind === 'tensor') {
+          copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
+          continue;
+        }
+        let decoded;
+        const t0 = process.hrtime.bigint();
+        try {
+          decoded = await backend.decode(item.bytes, { rgb: withRgb });
+        } catch (error) {
+          throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
+        }
+        if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
+        x.set(decoded.pixels, i * instanceSize);
+        rgb[i] = decoded.rgb;
       }
-      let decoded;
-      try {
-        decoded = await backend.decode(item.bytes, { rgb: withRgb });
-      } catch (error) {
-        throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
-      x.set(decoded.pixels, i * instanceSize);
-      return decoded.rgb;
-    }));
+    };
+    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLEL, items.length) }, () => worker().catch((error) => {
+      failed = true;
+      throw error;
+    })));
+    if (!alive()) throw new HttpError(504, `The request expired while its images were decoded`);
     return { x, rgb };
   }
 
@@ -137,9 +181,9 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
   }
 
-  async function predict(body: unknown, prepared: () => void): Promise<object> {
+  async function predict(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
     const request = parseRequest(body, [], maxInstances);
-    const { x } = await toBatch(request.items);
+    const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
@@ -147,10 +191,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return request.format === 'instances' ? { predictions: answer } : { outputs: answer };
   }
 
-  async function classify(body: unknown, prepared: () => void): Promise<object> {
+  async function classify(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
     const request = parseRequest(body, ['top_k'], maxInstances);
     const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
-    const { x } = await toBatch(request.items);
+    const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
@@ -162,7 +206,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return { result };
   }
 
-  async function explain(body: unknown, prepared: () => void): Promise<object> {
+  async function explain(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
     const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap'], maxInstances);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
@@ -172,7 +216,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
-    const { x, rgb } = await toBatch(request.items, true);
+    const { x, rgb } = await toBatch(request.items, true, alive);
     prepared();
     const layer = o.layer as string | undefined;
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
@@ -269,6 +313,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       const handler = action === ':predict' ? predict : action === ':classify' ? classify : explain;
       return handlePost(req, res, handler);
     }
+    if (pathname === '/monitoring/prometheus/metrics') {
+      only('GET');
+      return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
+    }
     if (pathname === '/samples') {
       only('GET');
       const list = (await getSamples()).map((s) => ({ name: s.name, label: s.label ?? null, url: `/samples/${encodeURIComponent(s.name)}` }));
@@ -287,7 +335,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     throw new HttpError(404, `Not found: ${pathname}; the API is under /v1/models/${name}`);
   }
 
-  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void) => Promise<object>): Promise<void> {
+  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void, alive: () => boolean) => Promise<object>): Promise<void> {
     // Only JSON bodies: a page on another origin cannot send a "simple" text/plain or form request.
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/json') {
@@ -310,12 +358,19 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
         throw badRequest(`Malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
       }
       let timer: NodeJS.Timeout | undefined;
+      let live = true;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
+        timer = setTimeout(() => {
+          live = false;
+          reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`));
+        }, requestTimeoutMs);
       });
       try {
-        sendJson(res, 200, await Promise.race([handler(body, prepared), deadline]));
+        const work = handler(body, prepared, () => live && !res.destroyed);
+        work.catch(() => undefined); // a late failure after the deadline answered
+        sendJson(res, 200, await Promise.race([work, deadline]));
       } finally {
+        live = false;
         clearTimeout(timer);
       }
     } finally {
@@ -358,6 +413,17 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
 
   const server = http.createServer((req, res) => {
     counters.requests++;
+    const t0 = process.hrtime.bigint();
+    res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const status = res.headersSent ? res.statusCode : 0; // 0: the connection closed before an answer
+      metrics.observeRequest(routeName(req.url ?? '/'), status, seconds);
+      if (!quiet) {
+        // <ISO time> <client> "<METHOD> <path>" <status> <response bytes> <ms>
+        const target = (req.url ?? '/').slice(0, 200);
+        log(`${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} "${req.method} ${target}" ${status} ${res.getHeader('content-length') ?? 0} ${(seconds * 1000).toFixed(1)}ms`);
+      }
+    });
     if (cors && sameOrigin(req)) {
       res.setHeader('Access-Control-Allow-Origin', req.headers.origin as string);
       res.setHeader('Vary', 'Origin');
@@ -412,6 +478,18 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       return { ...counters, engineBatches, engineInstances, largestBatch };
     },
   };
+}
+
+/** The metrics label of a URL: a fixed set, so clients cannot grow the label space. */
+function routeName(url: string): string {
+  const p = url.split('?')[0];
+  const m = /:(predict|classify|explain)$/.exec(p);
+  if (m) return m[1];
+  if (p.startsWith('/v1/models/')) return p.endsWith('/metadata') ? 'metadata' : 'status';
+  if (p === '/monitoring/prometheus/metrics') return 'metrics';
+  if (p.startsWith('/samples')) return 'samples';
+  if (p === '/' || /^\/[\w-]+\.[a-z]+$/.test(p)) return 'page';
+  return 'other';
 }
 
 /** Error messages echo client input; none is longer than MAX_ERROR_CHARS. */
