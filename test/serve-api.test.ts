@@ -289,7 +289,7 @@ describe('TF Serving REST API', () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
       const res = await fetch(`${url}/v1/models/carclass:predict`, { method: 'POST', body: Buffer.from(body), headers: type ? { 'Content-Type': type } : {} });
       expect(res.status).toBe(415);
-      expect((await res.json()).error).toMatch(/application\/json/);
+      expect(((await res.json()) as { error: string }).error).toMatch(/application\/json/);
     }
     const ok = await call(url, '/v1/models/carclass:predict', { body, headers: { 'Content-Type': 'application/json; charset=utf-8' } });
     expect(ok.status).toBe(200);
@@ -507,6 +507,36 @@ describe('limits, faults and shutdown', () => {
     fail = false;
     expect((await call(url, '/v1/models/carclass:predict', { body: { instances: [good()] } })).status).toBe(200);
     await server.close();
+  });
+
+  test('clients trickling bodies do not count against maxConcurrency: others get 200, not 429', async () => {
+    const { server: s, url: u } = await started(backend(), { maxConcurrency: 2 });
+    const slow: http.ClientRequest[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const req = http.request(`${u}/v1/models/carclass:predict`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': '1000' } });
+        req.on('error', () => undefined);
+        req.write('{"instances": ');
+        slow.push(req);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 3; i++) expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [good()] } })).status).toBe(200);
+    } finally {
+      slow.forEach((req) => req.destroy());
+      await s.close(200);
+    }
+  });
+
+  test('close() answers every in-flight :explain, also on keep-alive connections', async () => {
+    const inner = backend();
+    const slowExplain = backend({ explain: async (x, o) => { await new Promise((r) => setTimeout(r, 20)); return inner.explain(x, o); } });
+    const { server: s, url: u } = await started(slowExplain);
+    const body = { instances: [{ b64: (await jpegOf([40, 60, 200], 3)).toString('base64') }], heatmap: false };
+    const pending = Array.from({ length: 32 }, () => call(u, '/v1/models/carclass:explain', { body }).then((a) => a.status, (e: Error) => `reset: ${e.message}`));
+    while (s.stats().requests < 32) await new Promise((r) => setTimeout(r, 2)); // every request has arrived
+    const closed = s.close(10_000);
+    expect(await Promise.all(pending)).toEqual(Array(32).fill(200));
+    await closed;
   });
 
   test('SIGTERM closes the server gracefully: the request in progress is answered, then exit(0)', async () => {

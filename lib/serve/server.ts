@@ -35,7 +35,7 @@ export interface ServerOptions {
   maxDecodePixels?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
   requestTimeoutMs?: number;
-  /** Most POST requests in progress at once (default 64; bounds memory at about maxConcurrency x maxBodyBytes); more gets 429. */
+  /** Most POST requests in progress at once, counted once their body has fully arrived (default 64); more gets 429. */
   maxConcurrency?: number;
   /** A folder of sample JPEGs for the web page; replaces the backend's samples. */
   samplesDir?: string;
@@ -341,6 +341,8 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     if (type !== 'application/json') {
       throw new HttpError(415, `Unsupported Content-Type ${echo(req.headers['content-type'] ?? '(none)')}; POST bodies must be sent as Content-Type: application/json`);
     }
+    // Only requests whose body has fully arrived count against maxConcurrency: slow senders do not crowd out the others.
+    const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
     if (counters.inFlight >= maxConcurrency) throw new HttpError(429, `Too many requests in progress (limit ${maxConcurrency}); retry later`, { 'Retry-After': '1' });
     counters.inFlight++;
     preparing++;
@@ -350,7 +352,6 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       isPrepared = true;
     };
     try {
-      const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
       let body: unknown;
       try {
         body = JSON.parse(raw.toString('utf8'));
@@ -411,10 +412,17 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return req.headers.origin !== undefined && req.headers.host !== undefined && req.headers.origin === `http://${req.headers.host}`;
   }
 
+  // Requests from their arrival to their answer; close() waits for all of them, not only the admitted POSTs.
+  let active = 0;
+  let closing = false;
   const server = http.createServer((req, res) => {
     counters.requests++;
+    active++;
+    // While shutting down, every answer ends its connection, so keep-alive clients do not send more on it.
+    if (closing) res.setHeader('Connection', 'close');
     const t0 = process.hrtime.bigint();
     res.once('close', () => {
+      active--;
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const status = res.headersSent ? res.statusCode : 0; // 0: the connection closed before an answer
       metrics.observeRequest(routeName(req.url ?? '/'), status, seconds);
@@ -466,10 +474,15 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       });
     },
     async close(graceMs = 10_000) {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const started = Date.now();
-      while (counters.inFlight > 0 && Date.now() - started < graceMs) await new Promise((r) => setTimeout(r, 20));
+      // Every request that has arrived is answered (within graceMs); idle keep-alive connections close as they go idle.
+      while ((active > 0 || counters.inFlight > 0) && Date.now() - started < graceMs) {
+        await new Promise((r) => setTimeout(r, 20));
+        server.closeIdleConnections();
+      }
       server.closeAllConnections();
       await closed;
     },
