@@ -261,10 +261,11 @@ describe('TF Serving REST API', () => {
       const t0 = Date.now();
       const answer = await call(u, '/v1/models/carclass:predict', { body });
       const ms = Date.now() - t0;
+      if (process.env.SERVE_TIMING) console.log(`10^6 instances refused in ${ms} ms`);
       expect(answer.status).toBe(400);
       expect(answer.json.error).toMatch(/Too many instances: 1000000; this server accepts at most 8/);
       expect(decodes).toBe(0);
-      expect(ms).toBeLessThan(5000);
+      expect(ms).toBeLessThan(2500); // measured 0.9 s here (3baada7: 4.1 s, it built a Buffer per instance first)
     } finally {
       await s.close();
     }
