@@ -68,7 +68,8 @@ async function started(b: ServingBackend, options: Parameters<typeof createServe
 
 async function call(url: string, path: string, init: { method?: string; body?: string | object; headers?: Record<string, string> } = {}) {
   const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-  const res = await fetch(url + path, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), body, headers: init.headers });
+  const headers = body === undefined ? init.headers : { 'Content-Type': 'application/json', ...init.headers };
+  const res = await fetch(url + path, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), body, headers });
   const text = await res.text();
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   return { status: res.status, json: JSON.parse(text), headers: res.headers };
@@ -118,7 +119,7 @@ describe('TF Serving REST API', () => {
     const arrays = await Promise.all(jpegs.map(decodeForTest));
     const viaB64 = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ b64: j.toString('base64') })) } });
     const viaArray = await call(url, '/v1/models/carclass:predict', { body: { instances: arrays } });
-    const named = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ image_bytes: { b64: j.toString('base64') } })) } });
+    const named = await call(url, '/v1/models/carclass:predict', { body: { instances: jpegs.map((j) => ({ input_1: { b64: j.toString('base64') } })) } });
     const columnar = await call(url, '/v1/models/carclass:predict', { body: { inputs: jpegs.map((j) => ({ b64: j.toString('base64') })) } });
     expect([viaB64.status, viaArray.status, named.status, columnar.status]).toEqual([200, 200, 200, 200]);
     expectClose(viaB64.json.predictions, viaArray.json.predictions, 1e-6);
@@ -194,7 +195,11 @@ describe('TF Serving REST API', () => {
     ['bad base64', '/v1/models/carclass:predict', { body: { instances: [{ b64: '@@@' }] } }, 400, /not a base64/],
     ['b64 that is not a JPEG', '/v1/models/carclass:predict', { body: { instances: [{ b64: Buffer.from('hello').toString('base64') }] } }, 400, /could not decode the image/],
     ['too many instances', '/v1/models/carclass:predict', { body: { instances: Array(9).fill(good()) } }, 400, /at most 8/],
-    ['an unknown field', '/v1/models/carclass:predict', { body: { instances: [good()], top_k: 3 } }, 400, /Unknown field "top_k"/],
+    ['a bogus named input in instances', '/v1/models/carclass:predict', { body: { instances: [{ bogus: good() }] } }, 400, /instances\[0\]: JSON object: does not have named input: "bogus"/],
+    ['a bogus named input in inputs', '/v1/models/carclass:predict', { body: { inputs: { bogus: [good()] } } }, 400, /does not have named input: "bogus"/],
+    ['a nested signature_name', '/v1/models/carclass:predict', { body: { signature_name: { a: [1] }, instances: [good()] } }, 400, /signature_name but received an object/],
+    ['a nested top_k', '/v1/models/carclass:classify', { body: { instances: [good()], top_k: [[3]] } }, 400, /for top_k but received an array/],
+    ['a nested layer', '/v1/models/carclass:explain', { body: { instances: [good()], layer: { x: 1 } } }, 400, /for layer but received an object/],
     ['an unknown signature', '/v1/models/carclass:predict', { body: { signature_name: 'predict_images', instances: [good()] } }, 400, /signature/],
     ['a bad top_k', '/v1/models/carclass:classify', { body: { instances: [good()], top_k: 0 } }, 400, /Expected positive integer for top_k but received 0/],
     ['explain with two images', '/v1/models/carclass:explain', { body: { instances: [good(), good()] } }, 400, /exactly one image/],
@@ -217,6 +222,165 @@ describe('TF Serving REST API', () => {
     expect(answer.json.error).toMatch(message);
     if (status === 405) expect(answer.headers.get('allow')).toBeTruthy();
     expect((await call(url, '/v1/models/carclass')).status).toBe(200);
+  });
+
+  test('unknown top-level keys are ignored, as TF Serving does', async () => {
+    const answer = await call(url, '/v1/models/carclass:predict', { body: { instances: [good()], top_k: 3, whatever: { a: 1 } } });
+    expect(answer.status).toBe(200);
+    expect(answer.json.predictions).toHaveLength(1);
+  });
+
+  test('a 10,000-deep nest in signature_name, layer or top_k is a 400 naming the field, not a 500', async () => {
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    const instance = JSON.stringify([good()]);
+    for (const [verb, key] of [['predict', 'signature_name'], ['explain', 'layer'], ['classify', 'top_k']]) {
+      const answer = await call(url, `/v1/models/carclass:${verb}`, { body: `{"instances":${instance},"${key}":${deep}}` });
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toContain(key);
+    }
+  });
+
+  test('error bodies echo bounded input: a 900 kB format, alpha or signature_name gives a short error', async () => {
+    const big = 'L'.repeat(900_000); // just under this server's 1 MiB body limit
+    for (const body of [{ instances: [good()], format: big }, { instances: [good()], alpha: big }]) {
+      const res = await fetch(`${url}/v1/models/carclass:explain`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      const text = await res.text();
+      expect(res.status).toBe(400);
+      expect(text.length).toBeLessThan(4000);
+    }
+    const sig = await call(url, '/v1/models/carclass:predict', { body: { signature_name: big, instances: [good()] } });
+    expect(sig.status).toBe(400);
+    expect(JSON.stringify(sig.json).length).toBeLessThan(1000);
+  });
+
+  test('a body of 10^6 tiny b64 instances is refused quickly, naming the limit, without decoding them', async () => {
+    let decodes = 0;
+    const { server: s, url: u } = await started(backend({ decode: async (jpeg) => { decodes++; return backend().decode(jpeg); } }), { maxBodyBytes: 64 << 20, maxInstances: 8 });
+    try {
+      const body = `{"instances":[${Array(1_000_000).fill('{"b64":"AA=="}').join(',')}]}`;
+      const t0 = Date.now();
+      const answer = await call(u, '/v1/models/carclass:predict', { body });
+      const ms = Date.now() - t0;
+      if (process.env.SERVE_TIMING) console.log(`10^6 instances refused in ${ms} ms`);
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toMatch(/Too many instances: 1000000; this server accepts at most 8/);
+      expect(decodes).toBe(0);
+      expect(ms).toBeLessThan(2500); // measured 0.9 s here (3baada7: 4.1 s, it built a Buffer per instance first)
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('HEAD works where GET does: status and headers, no body', async () => {
+    for (const path of ['/v1/models/carclass', '/v1/models/carclass/metadata']) {
+      const get = await fetch(url + path);
+      const head = await fetch(url + path, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toMatch(/application\/json/);
+      expect(head.headers.get('content-length')).toBe(get.headers.get('content-length'));
+      expect(await head.text()).toBe('');
+    }
+    expect((await fetch(url + '/nope', { method: 'HEAD' })).status).toBe(404);
+    const post = await call(url, '/v1/models/carclass:predict', { method: 'PUT', body: {} });
+    expect(post.status).toBe(405);
+  });
+
+  test('POST needs Content-Type application/json: text/plain (a cross-origin simple request) gets 415 naming the type', async () => {
+    const body = JSON.stringify({ instances: [good()] });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
+      const res = await fetch(`${url}/v1/models/carclass:predict`, { method: 'POST', body: Buffer.from(body), headers: type ? { 'Content-Type': type } : {} });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { error: string }).error).toMatch(/application\/json/);
+    }
+    const ok = await call(url, '/v1/models/carclass:predict', { body, headers: { 'Content-Type': 'application/json; charset=utf-8' } });
+    expect(ok.status).toBe(200);
+    // Without cors, no CORS headers even for the own origin.
+    const host = new URL(url).host;
+    const plain = await fetch(`${url}/v1/models/carclass`, { headers: { Origin: `http://${host}` } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  test('cors: true allows only the server\'s own origin', async () => {
+    const { server: s, url: u } = await started(backend(), { cors: true });
+    try {
+      const own = `http://${new URL(u).host}`;
+      const pre = await fetch(`${u}/v1/models/carclass:predict`, { method: 'OPTIONS', headers: { Origin: own, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } });
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe(own);
+      expect(pre.headers.get('access-control-allow-headers')).toMatch(/Content-Type/);
+      const evil = await fetch(`${u}/v1/models/carclass:predict`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(evil.status).toBe(403);
+      expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+      const got = await fetch(`${u}/v1/models/carclass`, { headers: { Origin: 'http://evil.example' } });
+      expect(got.headers.get('access-control-allow-origin')).toBeNull();
+      expect(parseServeArgs(['--demo', '--cors']).cors).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('declared pixels are bounded per request before any decode (413 naming the limit); decode stops after a failure', async () => {
+    let decodes = 0;
+    const counting = backend({ decode: async (jpeg, o) => { decodes++; return backend().decode(jpeg, o); } });
+    const { server: s, url: u } = await started(counting, { maxDecodePixels: 1_000_000, maxInstances: 64 });
+    try {
+      const small = await jpegOf([200, 40, 40], 1);
+      // The same JPEG with its frame header claiming 7000x7000 (a decode bomb).
+      const bomb = Buffer.from(small);
+      const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
+      expect(sof).toBeGreaterThan(0);
+      bomb.writeUInt16BE(7000, sof + 5);
+      bomb.writeUInt16BE(7000, sof + 7);
+      const t0 = Date.now();
+      const refused = await call(u, '/v1/models/carclass:predict', { body: { instances: Array(64).fill({ b64: bomb.toString('base64') }) } });
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(refused.status).toBe(413);
+      expect(refused.json.error).toMatch(/more than 1000000 pixels.*maxDecodePixels.*7000x7000/);
+      expect(decodes).toBe(0);
+      const ok = await call(u, '/v1/models/carclass:predict', { body: { instances: Array(3).fill({ b64: small.toString('base64') }) } });
+      expect(ok.status).toBe(200);
+      expect(decodes).toBe(3);
+      // 64 images of which the first is not a JPEG: the rest are not all decoded.
+      decodes = 0;
+      const bad = await call(u, '/v1/models/carclass:predict', { body: { instances: [{ b64: 'aGVsbG8=' }, ...Array(63).fill({ b64: small.toString('base64') })] } });
+      expect(bad.status).toBe(400);
+      expect(decodes).toBeLessThan(10);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('Prometheus metrics at /monitoring/prometheus/metrics, and one log line per request unless quiet', async () => {
+    const lines: string[] = [];
+    const { server: s, url: u } = await started(backend(), { log: (l) => lines.push(l) });
+    try {
+      expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [good(), good()] } })).status).toBe(200);
+      expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [{ b64: (await jpegOf([1, 2, 3], 0)).toString('base64') }] } })).status).toBe(200);
+      expect((await call(u, '/v1/models/carclass:predict', { body: '{' })).status).toBe(400);
+      const res = await fetch(`${u}/monitoring/prometheus/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      expect(text).toMatch(/^carclass_requests_total\{route="predict",code="200"\} 2$/m);
+      expect(text).toMatch(/^carclass_requests_total\{route="predict",code="400"\} 1$/m);
+      expect(text).toMatch(/^carclass_request_latency_seconds_bucket\{route="predict",le="\+Inf"\} 3$/m);
+      expect(text).toMatch(/^# TYPE carclass_request_latency_seconds histogram$/m);
+      expect(text).toMatch(/^carclass_batch_size_count 2$/m);
+      expect(text).toMatch(/^carclass_batch_size_sum 3$/m);
+      expect(text).toMatch(/^carclass_queue_depth 0$/m);
+      expect(text).toMatch(/^carclass_decode_seconds_count 1$/m);
+      const requestLines = lines.filter((l) => /"POST \/v1\/models\/carclass:predict"/.test(l));
+      expect(requestLines).toHaveLength(3);
+      expect(requestLines[2]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z \S+ "POST \/v1\/models\/carclass:predict" 400 \d+ [\d.]+ms$/);
+    } finally {
+      await s.close();
+    }
+    const quietLines: string[] = [];
+    const q = await started(backend(), { log: (l) => quietLines.push(l), quiet: true });
+    await call(q.url, '/v1/models/carclass');
+    await q.server.close();
+    expect(quietLines.filter((l) => l.includes('"GET'))).toHaveLength(0);
+    expect(parseServeArgs(['--demo', '--quiet', '--max-decode-pixels', '5']).quiet).toBe(true);
   });
 
   test('a huge chunked body without a length is cut at the limit with 413', async () => {
@@ -344,6 +508,36 @@ describe('limits, faults and shutdown', () => {
     fail = false;
     expect((await call(url, '/v1/models/carclass:predict', { body: { instances: [good()] } })).status).toBe(200);
     await server.close();
+  });
+
+  test('clients trickling bodies do not count against maxConcurrency: others get 200, not 429', async () => {
+    const { server: s, url: u } = await started(backend(), { maxConcurrency: 2 });
+    const slow: http.ClientRequest[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const req = http.request(`${u}/v1/models/carclass:predict`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': '1000' } });
+        req.on('error', () => undefined);
+        req.write('{"instances": ');
+        slow.push(req);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 3; i++) expect((await call(u, '/v1/models/carclass:predict', { body: { instances: [good()] } })).status).toBe(200);
+    } finally {
+      slow.forEach((req) => req.destroy());
+      await s.close(200);
+    }
+  });
+
+  test('close() answers every in-flight :explain, also on keep-alive connections', async () => {
+    const inner = backend();
+    const slowExplain = backend({ explain: async (x, o) => { await new Promise((r) => setTimeout(r, 20)); return inner.explain(x, o); } });
+    const { server: s, url: u } = await started(slowExplain);
+    const body = { instances: [{ b64: (await jpegOf([40, 60, 200], 3)).toString('base64') }], heatmap: false };
+    const pending = Array.from({ length: 32 }, () => call(u, '/v1/models/carclass:explain', { body }).then((a) => a.status, (e: Error) => `reset: ${e.message}`));
+    while (s.stats().requests < 32) await new Promise((r) => setTimeout(r, 2)); // every request has arrived
+    const closed = s.close(10_000);
+    expect(await Promise.all(pending)).toEqual(Array(32).fill(200));
+    await closed;
   });
 
   test('SIGTERM closes the server gracefully: the request in progress is answered, then exit(0)', async () => {

@@ -21,6 +21,9 @@ export const serveCliCommand: Command = {
   help: [
     '--max-batch-size 32 --max-wait-ms 5   dynamic batching of concurrent requests',
     '--max-body-bytes --max-instances --request-timeout-ms --max-concurrency   limits (violations get a 4xx JSON error)',
+    '--cors   answer CORS requests from the server\'s own origin only (off by default)',
+    '--quiet   no log line per request',
+    '--max-decode-pixels 200000000   most pixels the b64 images of one request may declare (413 beyond)',
     '--demo   serve a colour-classifier backend without a checkpoint (tries the page and API)',
   ],
   options: {},

@@ -42,7 +42,8 @@ const SERVE_FLAGS: Record<string, [keyof ServeCommandOptions, 'string' | 'int' |
   '--port': ['port', 'int'], '--host': ['host', 'string'], '--name': ['name', 'string'], '--samples': ['samplesDir', 'string'],
   '--max-batch-size': ['maxBatchSize', 'int'], '--max-wait-ms': ['maxWaitMs', 'number'], '--max-body-bytes': ['maxBodyBytes', 'int'],
   '--max-instances': ['maxInstances', 'int'], '--request-timeout-ms': ['requestTimeoutMs', 'int'], '--max-concurrency': ['maxConcurrency', 'int'],
-  '--demo': ['demo', 'flag'],
+  '--demo': ['demo', 'flag'], '--cors': ['cors', 'flag'], '--quiet': ['quiet', 'flag'],
+  '--max-decode-pixels': ['maxDecodePixels', 'int'],
 };
 
 /** Parses `carclass serve <checkpoint> [--port 8501] [--host 127.0.0.1] [--name carclass] [--samples dir] [--demo] ...`. */

@@ -1,5 +1,8 @@
 // Parses TF Serving REST request bodies (row "instances" and columnar "inputs" forms) into model input items.
-import { badRequest } from './errors';
+import { badRequest, echo, scalarField } from './errors';
+
+/** The model's one input, as the metadata names it. */
+export const INPUT_NAME = 'input_1';
 
 /** One image of a request: already preprocessed floats, or JPEG bytes to decode. */
 export type InputItem = { kind: 'tensor'; value: unknown; where: string } | { kind: 'jpeg'; bytes: Buffer; where: string };
@@ -36,7 +39,10 @@ function itemFrom(value: unknown, where: string, allowNamed: boolean): InputItem
   if (isPlainObject(value)) {
     if ('b64' in value) return jpegFrom(value, where);
     const keys = Object.keys(value);
-    if (allowNamed && keys.length === 1) return itemFrom(value[keys[0]], `${where}.${keys[0]}`, false);
+    if (allowNamed && keys.length === 1) {
+      if (keys[0] !== INPUT_NAME) throw badRequest(`${where}: JSON object: does not have named input: ${echo(keys[0])}; the only input is "${INPUT_NAME}"`);
+      return itemFrom(value[keys[0]], `${where}.${keys[0]}`, false);
+    }
     throw badRequest(`${where}: expected a [height][width][3] array or {"b64": "<base64 JPEG>"} but received an object with keys ${JSON.stringify(keys)}`);
   }
   throw badRequest(`${where}: expected a [height][width][3] array or {"b64": "<base64 JPEG>"} but received ${describe(value)}`);
@@ -49,22 +55,30 @@ function describe(value: unknown): string {
 }
 
 /** Splits a parsed JSON body into items; `extraKeys` are the options the endpoint accepts besides the TF Serving ones. */
-export function parseRequest(body: unknown, extraKeys: readonly string[]): ParsedRequest {
+export function parseRequest(body: unknown, extraKeys: readonly string[], maxInstances = Infinity): ParsedRequest {
   if (!isPlainObject(body)) throw badRequest(`Expected a JSON object with "instances" or "inputs" but received ${describe(body)}`);
-  const allowed = ['signature_name', 'instances', 'inputs', ...extraKeys];
-  const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) throw badRequest(`Unknown field ${JSON.stringify(unknown[0])}; expected one of: ${allowed.join(', ')}`);
+  // Unknown top-level keys are ignored, as TF Serving does.
   const signature = body.signature_name;
+  if (signature !== undefined) scalarField('signature_name', signature);
   if (signature !== undefined && signature !== 'serving_default' && signature !== '') {
-    throw badRequest(`Serving signature name: ${JSON.stringify(signature)} not found in signature def; the only signature is "serving_default"`);
+    throw badRequest(`Serving signature name: ${echo(signature)} not found in signature def; the only signature is "serving_default"`);
   }
   const options: Record<string, unknown> = {};
-  for (const key of extraKeys) if (key in body) options[key] = body[key];
+  for (const key of extraKeys) {
+    if (key in body) {
+      scalarField(key, body[key]);
+      options[key] = body[key];
+    }
+  }
+  const tooMany = (n: number) => {
+    if (n > maxInstances) throw badRequest(`Too many instances: ${n}; this server accepts at most ${maxInstances} per request`);
+  };
 
   if ('instances' in body === 'inputs' in body) throw badRequest('Expected exactly one of "instances" (row format) or "inputs" (columnar format)');
   if ('instances' in body) {
     const instances = body.instances;
     if (!Array.isArray(instances) || instances.length === 0) throw badRequest(`"instances" must be a non-empty array but received ${describe(instances)}`);
+    tooMany(instances.length);
     return { format: 'instances', items: instances.map((value, i) => itemFrom(value, `instances[${i}]`, true)), options };
   }
   let inputs = body.inputs;
@@ -72,11 +86,13 @@ export function parseRequest(body: unknown, extraKeys: readonly string[]): Parse
   // Columnar with a named input: {"inputs": {"input_1": [...]}}.
   if (isPlainObject(inputs) && !('b64' in inputs) && Object.keys(inputs).length === 1) {
     const key = Object.keys(inputs)[0];
+    if (key !== INPUT_NAME) throw badRequest(`inputs: JSON object: does not have named input: ${echo(key)}; the only input is "${INPUT_NAME}"`);
     where = `inputs.${key}`;
     inputs = inputs[key];
   }
   if (isPlainObject(inputs) && 'b64' in inputs) return { format: 'inputs', items: [jpegFrom(inputs, where)], options };
   if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest(`"${where}" must be a non-empty [n][height][width][3] array or a list of {"b64": ...} but received ${describe(inputs)}`);
+  tooMany(inputs.length);
   return { format: 'inputs', items: inputs.map((value, i) => itemFrom(value, `${where}[${i}]`, false)), options };
 }
 

@@ -5,9 +5,11 @@ import * as fs from 'fs/promises';
 import * as path from 'path';
 import { ServingBackend, SampleImage } from './backend';
 import { Batcher, EngineLane } from './batcher';
-import { HttpError, badRequest } from './errors';
+import { HttpError, badRequest, echo, MAX_ERROR_CHARS } from './errors';
 import { parseRequest, copyTensor, InputItem } from './request';
 import { renderOverlay } from './overlay';
+import { declaredSize } from './image-size';
+import { ServerMetrics } from './metrics';
 import { loadSampleDir } from './samples';
 import { booleanOption, invalid, nonNegativeInt, numberIn, oneOf, positiveInt, rejectUnknownKeys } from '../validate';
 
@@ -24,16 +26,28 @@ export interface ServerOptions {
   maxWaitMs?: number;
   /** Largest request body in bytes (default 32 MiB, about 9 preprocessed 224x224 instances as JSON); larger gets 413. */
   maxBodyBytes?: number;
-  /** Most images in one request (default 64); more gets 400. */
+  /** Most images in one request (default 64); more gets 400 before anything is decoded. */
   maxInstances?: number;
+  /**
+   * Most pixels the b64 images of one request may declare in their headers, all together (default 200,000,000, e.g.
+   * 64 12-megapixel photos would be refused, 16 accepted); more gets 413 before anything is decoded.
+   */
+  maxDecodePixels?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
   requestTimeoutMs?: number;
-  /** Most POST requests in progress at once (default 64; bounds memory at about maxConcurrency x maxBodyBytes); more gets 429. */
+  /** Most POST requests in progress at once, counted once their body has fully arrived (default 64); more gets 429. */
   maxConcurrency?: number;
   /** A folder of sample JPEGs for the web page; replaces the backend's samples. */
   samplesDir?: string;
   /** The web page's folder; false serves no page. */
   webDir?: string | false;
+  /**
+   * Answer CORS preflights and set Access-Control-Allow-Origin for the server's own origin only (http://<Host header>);
+   * other origins get no CORS headers (default false: no CORS at all).
+   */
+  cors?: boolean;
+  /** No per-request log line (default false; lines go to `log`, which is silent by default). */
+  quiet?: boolean;
   /** One line per notable event (listening, shutdown, 5xx); silent by default. */
   log?: (line: string) => void;
 }
@@ -63,7 +77,9 @@ export interface ModelServer {
   readonly http: http.Server;
 }
 
-const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'log'] as const;
+const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'maxDecodePixels', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'quiet', 'log'] as const;
+/** Images of one request decoded at once: a request with many images cannot take over the decoder threads alone. */
+const DECODE_PARALLEL = 4;
 const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -83,8 +99,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const maxWaitMs = numberIn('maxWaitMs', options.maxWaitMs ?? 5, 0, 60_000);
   const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 32 * 1024 * 1024);
   const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
+  const maxDecodePixels = positiveInt('maxDecodePixels', options.maxDecodePixels ?? 200_000_000);
   const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
   const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
+  const cors = booleanOption('cors', options.cors ?? false);
+  const quiet = booleanOption('quiet', options.quiet ?? false);
   const webDir = options.webDir === undefined ? DEFAULT_WEB_DIR : options.webDir;
   const log = options.log ?? (() => undefined);
 
@@ -94,8 +113,12 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const lane = new EngineLane();
   // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
   let preparing = 0;
-  const batcher = new Batcher((x, n) => backend.predict(x, n), lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
+  const batcher = new Batcher((x, n) => {
+    metrics.observeBatch(n);
+    return backend.predict(x, n);
+  }, lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
   const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
+  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight);
   let samples: Promise<SampleImage[]> | undefined;
   const staticCache = new Map<string, Buffer>();
 
@@ -104,25 +127,52 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return samples;
   };
 
-  /** Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. */
-  async function toBatch(items: InputItem[], withRgb = false): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
+  /**
+   * Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. The declared pixels of all b64
+   * images are checked first; decodes run DECODE_PARALLEL at a time and stop once the request has failed or expired.
+   */
+  async function toBatch(items: InputItem[], withRgb = false, alive: () => boolean = () => true): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
     if (items.length > maxInstances) throw badRequest(`Too many instances: ${items.length}; this server accepts at most ${maxInstances} per request`);
+    let pixels = 0;
+    for (const item of items) {
+      if (item.kind !== 'jpeg') continue;
+      const size = declaredSize(item.bytes);
+      if (size) pixels += size[0] * size[1];
+      if (pixels > maxDecodePixels) {
+        throw new HttpError(413, `The images of this request declare more than ${maxDecodePixels} pixels in all (the limit per request, maxDecodePixels); ${item.where} is ${size?.[0]}x${size?.[1]}`);
+      }
+    }
     const x = new Float32Array(items.length * instanceSize);
-    const rgb = await Promise.all(items.map(async (item, i) => {
-      if (item.kind === 'tensor') {
-        copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
-        return undefined;
+    const rgb: (Uint8Array | undefined)[] = new Array(items.length).fill(undefined);
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < items.length && !failed && alive()) {
+        const i = next++;
+        const item = items[i];
+        if (item.kind === 'tensor') {
+          copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
+          continue;
+        }
+        let decoded;
+        const t0 = process.hrtime.bigint();
+        try {
+          decoded = await backend.decode(item.bytes, { rgb: withRgb });
+        } catch (error) {
+          throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
+        }
+        if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
+        x.set(decoded.pixels, i * instanceSize);
+        rgb[i] = decoded.rgb;
       }
-      let decoded;
-      try {
-        decoded = await backend.decode(item.bytes, { rgb: withRgb });
-      } catch (error) {
-        throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
-      x.set(decoded.pixels, i * instanceSize);
-      return decoded.rgb;
-    }));
+    };
+    await Promise.all(Array.from({ length: Math.min(DECODE_PARALLEL, items.length) }, () => worker().catch((error) => {
+      failed = true;
+      throw error;
+    })));
+    if (!alive()) throw new HttpError(504, `The request expired while its images were decoded`);
     return { x, rgb };
   }
 
@@ -131,9 +181,9 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
   }
 
-  async function predict(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, []);
-    const { x } = await toBatch(request.items);
+  async function predict(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = parseRequest(body, [], maxInstances);
+    const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
@@ -141,10 +191,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return request.format === 'instances' ? { predictions: answer } : { outputs: answer };
   }
 
-  async function classify(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, ['top_k']);
+  async function classify(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = parseRequest(body, ['top_k'], maxInstances);
     const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
-    const { x } = await toBatch(request.items);
+    const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
@@ -156,22 +206,22 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return { result };
   }
 
-  async function explain(body: unknown, prepared: () => void): Promise<object> {
-    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap']);
+  async function explain(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap'], maxInstances);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
     const classIndex = o.class_index === undefined ? undefined : nonNegativeIntField('class_index', o.class_index);
     if (classIndex !== undefined && classIndex >= classes.length) throw badRequest(`class_index ${classIndex} is out of range: the model has ${classes.length} classes`);
-    if (o.layer !== undefined && (typeof o.layer !== 'string' || o.layer.length === 0)) throw badRequest(`Expected a layer name for layer but received ${JSON.stringify(o.layer)}`);
+    if (o.layer !== undefined && (typeof o.layer !== 'string' || o.layer.length === 0)) throw badRequest(`Expected a layer name for layer but received ${echo(o.layer)}`);
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
-    const { x, rgb } = await toBatch(request.items, true);
+    const { x, rgb } = await toBatch(request.items, true, alive);
     prepared();
     const layer = o.layer as string | undefined;
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
       // A layer the client named that the model cannot explain is the client's fault.
-      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${JSON.stringify(layer)} failed: ${error.message}`);
+      throw layer === undefined ? error : badRequest(`Grad-CAM at layer ${echo(layer)} failed: ${error.message}`);
     });
     counters.explanations++;
     const { heatmap, height: hh, width: hw } = explanation;
@@ -236,9 +286,19 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       throw badRequest(`Malformed URL: ${req.url}`);
     }
     const method = req.method ?? 'GET';
+    // HEAD works wherever GET does (node:http sends the headers and drops the body).
     const only = (allowed: string) => {
-      if (method !== allowed) throw new HttpError(405, `Method ${method} not allowed for ${pathname}; use ${allowed}`, { Allow: allowed });
+      if (method === allowed || (allowed === 'GET' && method === 'HEAD')) return;
+      const allow = allowed === 'GET' ? 'GET, HEAD' : allowed;
+      throw new HttpError(405, `Method ${method} not allowed for ${pathname}; use ${allow}`, { Allow: allow });
     };
+    if (cors && method === 'OPTIONS') {
+      if (!sameOrigin(req)) throw new HttpError(403, `CORS is allowed only for this server's own origin, not ${echo(req.headers.origin ?? '')}`);
+      res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD, POST', 'Access-Control-Allow-Headers': 'Content-Type', 'Access-Control-Max-Age': '600' });
+      counters.ok++;
+      res.end();
+      return;
+    }
     const model = MODEL_PATH.exec(pathname);
     if (model) {
       const [, modelName, version, label, action] = model;
@@ -252,6 +312,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       only('POST');
       const handler = action === ':predict' ? predict : action === ':classify' ? classify : explain;
       return handlePost(req, res, handler);
+    }
+    if (pathname === '/monitoring/prometheus/metrics') {
+      only('GET');
+      return send(res, 200, metrics.render(), 'text/plain; version=0.0.4; charset=utf-8');
     }
     if (pathname === '/samples') {
       only('GET');
@@ -271,7 +335,14 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     throw new HttpError(404, `Not found: ${pathname}; the API is under /v1/models/${name}`);
   }
 
-  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void) => Promise<object>): Promise<void> {
+  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void, alive: () => boolean) => Promise<object>): Promise<void> {
+    // Only JSON bodies: a page on another origin cannot send a "simple" text/plain or form request.
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new HttpError(415, `Unsupported Content-Type ${echo(req.headers['content-type'] ?? '(none)')}; POST bodies must be sent as Content-Type: application/json`);
+    }
+    // Only requests whose body has fully arrived count against maxConcurrency: slow senders do not crowd out the others.
+    const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
     if (counters.inFlight >= maxConcurrency) throw new HttpError(429, `Too many requests in progress (limit ${maxConcurrency}); retry later`, { 'Retry-After': '1' });
     counters.inFlight++;
     preparing++;
@@ -281,7 +352,6 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       isPrepared = true;
     };
     try {
-      const raw = await readBody(req, maxBodyBytes, requestTimeoutMs);
       let body: unknown;
       try {
         body = JSON.parse(raw.toString('utf8'));
@@ -289,12 +359,19 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
         throw badRequest(`Malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
       }
       let timer: NodeJS.Timeout | undefined;
+      let live = true;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
+        timer = setTimeout(() => {
+          live = false;
+          reject(new HttpError(504, `The model did not answer within ${requestTimeoutMs} ms`));
+        }, requestTimeoutMs);
       });
       try {
-        sendJson(res, 200, await Promise.race([handler(body, prepared), deadline]));
+        const work = handler(body, prepared, () => live && !res.destroyed);
+        work.catch(() => undefined); // a late failure after the deadline answered
+        sendJson(res, 200, await Promise.race([work, deadline]));
       } finally {
+        live = false;
         clearTimeout(timer);
       }
     } finally {
@@ -321,17 +398,44 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       const headers = { ...error.headers };
       // The body was not read to the end: close rather than parse its remainder as the next request.
       if (!req.complete) headers.Connection = 'close';
-      sendJson(res, error.status, { error: error.message }, headers);
+      sendJson(res, error.status, { error: bounded(error.message) }, headers);
       if (!req.complete) req.resume();
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
     log(`carclass serve: 500 on ${req.method} ${req.url}: ${message}`);
-    sendJson(res, 500, { error: `Internal error: ${message}` });
+    sendJson(res, 500, { error: bounded(`Internal error: ${message}`) });
   }
 
+  /** The request comes from a page served by this server: Origin is http://<Host>. */
+  function sameOrigin(req: http.IncomingMessage): boolean {
+    return req.headers.origin !== undefined && req.headers.host !== undefined && req.headers.origin === `http://${req.headers.host}`;
+  }
+
+  // Requests from their arrival to their answer; close() waits for all of them, not only the admitted POSTs.
+  let active = 0;
+  let closing = false;
   const server = http.createServer((req, res) => {
     counters.requests++;
+    active++;
+    // While shutting down, every answer ends its connection, so keep-alive clients do not send more on it.
+    if (closing) res.setHeader('Connection', 'close');
+    const t0 = process.hrtime.bigint();
+    res.once('close', () => {
+      active--;
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const status = res.headersSent ? res.statusCode : 0; // 0: the connection closed before an answer
+      metrics.observeRequest(routeName(req.url ?? '/'), status, seconds);
+      if (!quiet) {
+        // <ISO time> <client> "<METHOD> <path>" <status> <response bytes> <ms>
+        const target = (req.url ?? '/').slice(0, 200);
+        log(`${new Date().toISOString()} ${req.socket.remoteAddress ?? '-'} "${req.method} ${target}" ${status} ${res.getHeader('content-length') ?? 0} ${(seconds * 1000).toFixed(1)}ms`);
+      }
+    });
+    if (cors && sameOrigin(req)) {
+      res.setHeader('Access-Control-Allow-Origin', req.headers.origin as string);
+      res.setHeader('Vary', 'Origin');
+    }
     route(req, res).catch((error) => sendError(req, res, error));
   });
   // Malformed HTTP (bad request line, oversized headers) also gets a JSON 400.
@@ -370,10 +474,15 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       });
     },
     async close(graceMs = 10_000) {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const started = Date.now();
-      while (counters.inFlight > 0 && Date.now() - started < graceMs) await new Promise((r) => setTimeout(r, 20));
+      // Every request that has arrived is answered (within graceMs); idle keep-alive connections close as they go idle.
+      while ((active > 0 || counters.inFlight > 0) && Date.now() - started < graceMs) {
+        await new Promise((r) => setTimeout(r, 20));
+        server.closeIdleConnections();
+      }
       server.closeAllConnections();
       await closed;
     },
@@ -382,6 +491,23 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       return { ...counters, engineBatches, engineInstances, largestBatch };
     },
   };
+}
+
+/** The metrics label of a URL: a fixed set, so clients cannot grow the label space. */
+function routeName(url: string): string {
+  const p = url.split('?')[0];
+  const m = /:(predict|classify|explain)$/.exec(p);
+  if (m) return m[1];
+  if (p.startsWith('/v1/models/')) return p.endsWith('/metadata') ? 'metadata' : 'status';
+  if (p === '/monitoring/prometheus/metrics') return 'metrics';
+  if (p.startsWith('/samples')) return 'samples';
+  if (p === '/' || /^\/[\w-]+\.[a-z]+$/.test(p)) return 'page';
+  return 'other';
+}
+
+/** Error messages echo client input; none is longer than MAX_ERROR_CHARS. */
+function bounded(message: string): string {
+  return message.length > MAX_ERROR_CHARS ? `${message.slice(0, MAX_ERROR_CHARS)}... (truncated)` : message;
 }
 
 /** Validation errors in request fields are the client's fault: 400. */
