@@ -120,7 +120,7 @@ suite('Grad-CAM on the engine', () => {
       const { x } = image(1, random(5));
       const rgb = Buffer.from(Array.from(x, (v) => Math.round((v + 1) * 127.5)));
       const jpeg = await sharp(rgb, { raw: { width: SIZE, height: SIZE, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
-      const response = await fetch(`${url}/v1/models/carclass:explain`, { method: 'POST', body: JSON.stringify({ instances: [{ b64: jpeg.toString('base64') }], class_index: 1, layer: LAYER }) });
+      const response = await fetch(`${url}/v1/models/carclass:explain`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ instances: [{ b64: jpeg.toString('base64') }], class_index: 1, layer: LAYER }) });
       expect(response.status).toBe(200);
       const e = ((await response.json()) as { explanations: { class_index: number; heatmap: number[][]; overlay: { b64: string } }[] }).explanations[0];
       expect(e.class_index).toBe(1);
