@@ -116,4 +116,13 @@ afterAll(() => {
 
 describe('exportOnnx', () => {
   test('resnet-tiny gap, batches 1, 7, 32', () => check('resnet-tiny', 'gap', [64, 96, 3], [1, 7, 32]));
+  test('resnet-tiny vgg head', () => check('resnet-tiny', 'vgg', [64, 96, 3], [1, 7]));
+  test('resnet-tiny imagenet head', () => check('resnet-tiny', 'imagenet', [64, 96, 3], [7]));
+  test('resnet-small gap at an odd size (75x99), batches 1, 7, 32', () => check('resnet-small', 'gap', [75, 99, 3], [1, 7, 32]));
+  test('resnet50v2 gap at 64x96', () => check('resnet50v2', 'gap', [64, 96, 3], [1, 7]));
+  test('resnet50v2 imagenet head at 65x65', () => check('resnet50v2', 'imagenet', [65, 65, 3], [7]));
+  test('resnet50v2 vgg head at 64x64', () => check('resnet50v2', 'vgg', [64, 64, 3], [1]));
+  test('vgg16 gap at 64x96', () => check('vgg16', 'gap', [64, 96, 3], [1, 7]));
+  test('vgg16 vgg head at 64x64 (2x2 flatten)', () => check('vgg16', 'vgg', [64, 64, 3], [7]));
+  test('vgg16 imagenet head at 64x96', () => check('vgg16', 'imagenet', [64, 96, 3], [1, 7, 32]));
 });
