@@ -8,6 +8,8 @@ import { decodeImage } from '../lib/image';
 import { exportOnnx, oihwToHwio, ONNX_INPUT, ONNX_OUTPUT } from '../lib/onnx/export';
 import { decodeModel } from '../lib/onnx/proto';
 import { sharedData, tempDir } from './helpers';
+import { exportCommand } from '../lib/cli/export';
+import { parseCommandArgs } from '../lib/cli/command';
 
 const carsDir = path.join(sharedData, 'cars-sample');
 const cars = fs.readdirSync(carsDir).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(carsDir, f));
@@ -46,7 +48,7 @@ async function check(arch: Arch, head: Head, inputShape: [number, number, number
     }
     bumped[name] = { shape: w.shape, data };
   }
-  if (!process.env.ONNX_NOBUMP) await model.setWeights(bumped, { allowPartial: true });
+  await model.setWeights(bumped, { allowPartial: true });
   model.classes = Array.from({ length: numClasses }, (_, i) => `car_${i}`);
   model.preprocess = arch === 'vgg16' ? 'caffe' : 'tf';
   model.extra = { resize: 'bilinear' };
@@ -104,7 +106,6 @@ async function check(arch: Arch, head: Head, inputShape: [number, number, number
     let max = 0;
     for (let i = 0; i < expected.length; i++) max = Math.max(max, Math.abs(data[i] - expected[i]));
     maxDiffs[`${key} batch ${n}`] = max;
-    if (process.env.ONNX_DIAG) console.log(key, n, Array.from(expected.slice(0, 10)), Array.from(data.slice(0, 10)));
     expect(max).toBeLessThan(TOLERANCE);
   });
   fs.rmSync(dir, { recursive: true, force: true });
@@ -125,4 +126,41 @@ describe('exportOnnx', () => {
   test('vgg16 gap at 64x96', () => check('vgg16', 'gap', [64, 96, 3], [1, 7]));
   test('vgg16 vgg head at 64x64 (2x2 flatten)', () => check('vgg16', 'vgg', [64, 64, 3], [7]));
   test('vgg16 imagenet head at 64x96', () => check('vgg16', 'imagenet', [64, 96, 3], [1, 7, 32]));
+});
+
+describe('carclass export --format onnx', () => {
+  test('writes an ONNX file from a checkpoint that onnxruntime-node runs; the default stays Keras .h5', async () => {
+    const model = await createModel({ arch: 'resnet-tiny', head: 'gap', numClasses: 3, inputShape: [48, 64, 3], seed: 3, threads: 2 });
+    const dir = tempDir('onnx-cli');
+    const ckpt = path.join(dir, 'best');
+    await model.save(ckpt, { classes: ['audi', 'bmw', 'volvo'], preprocess: 'tf', extra: { resize: 'crop_or_pad' } });
+    const file = path.join(dir, 'cars.onnx');
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const { values, positionals } = parseCommandArgs(exportCommand, [ckpt, '--format', 'onnx', '--out', file]);
+      expect(await exportCommand.run(values, positionals)).toBe(0);
+      const h5 = path.join(dir, 'model.h5');
+      const keras = parseCommandArgs(exportCommand, [ckpt, '--out', h5]);
+      expect(await exportCommand.run(keras.values, keras.positionals)).toBe(0);
+      expect(fs.existsSync(h5)).toBe(true);
+      await expect(exportCommand.run({ ...values, format: 'tflite' }, positionals)).rejects.toThrow(/--format/);
+    } finally {
+      log.mockRestore();
+    }
+    const decoded = decodeModel(fs.readFileSync(file));
+    const meta = Object.fromEntries(decoded.metadataProps.map((p: any) => [p.key, p.value]));
+    expect(JSON.parse(meta.classes)).toEqual(['audi', 'bmw', 'volvo']);
+    expect(meta.resize).toBe('crop_or_pad');
+    expect(meta.preprocess).toBe('tf');
+    const x = await carsBatch(2, [48, 64], 'tf');
+    const expected = await model.predictOnBatch({ x, shape: [2, 48, 64, 3] });
+    fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
+    const job = path.join(dir, 'job.json');
+    fs.writeFileSync(job, JSON.stringify({ model: file, runs: [{ input: path.join(dir, 'x.bin'), dims: [2, 48, 64, 3], output: path.join(dir, 'y.bin') }] }));
+    execFileSync(process.execPath, [path.join(__dirname, 'helpers', 'ort-run.js'), job]);
+    const buf = fs.readFileSync(path.join(dir, 'y.bin'));
+    const got = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    for (let i = 0; i < expected.length; i++) expect(Math.abs(got[i] - expected[i])).toBeLessThan(TOLERANCE);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -1,12 +1,13 @@
 // Runs an ONNX file with onnxruntime-node outside Jest (its native binding makes Float32Arrays of the main
 // realm, which onnxruntime-common inside Jest's sandbox rejects). Usage: node ort-run.js job.json
+// ORT_GRAPH_OPT=disabled/basic/extended/all overrides the default graph optimisation level (all), for diagnosis.
 // job: { model, runs: [{ input: file.bin, dims: [...] , output: file.bin }] }; prints JSON with names and dims.
 const fs = require('fs');
 const ort = require('onnxruntime-node');
 
 (async () => {
   const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-  const session = await ort.InferenceSession.create(job.model, { intraOpNumThreads: 2, interOpNumThreads: 1, ...(process.env.ORT_NOOPT ? { graphOptimizationLevel: process.env.ORT_NOOPT } : {}) });
+  const session = await ort.InferenceSession.create(job.model, { intraOpNumThreads: 2, interOpNumThreads: 1, ...(process.env.ORT_GRAPH_OPT ? { graphOptimizationLevel: process.env.ORT_GRAPH_OPT } : {}) });
   const report = { version: ort.env.versions.node, inputNames: session.inputNames, outputNames: session.outputNames, runs: [] };
   for (const run of job.runs) {
     const buf = fs.readFileSync(run.input);
