@@ -5,7 +5,7 @@ import * as path from 'path';
 import { execFileSync } from 'child_process';
 import { createModel, Model, Arch, Head } from '../lib/model';
 import { decodeImage } from '../lib/image';
-import { exportOnnx, oihwToHwio, ONNX_INPUT, ONNX_OUTPUT } from '../lib/onnx/export';
+import { exportOnnx, oihwToHwio, ONNX_INPUT, ONNX_IMAGE_INPUT, ONNX_OUTPUT } from '../lib/onnx/export';
 import { decodeModel } from '../lib/onnx/proto';
 import { sharedData, tempDir } from './helpers';
 import { exportCommand } from '../lib/cli/export';
@@ -161,6 +161,45 @@ describe('carclass export --format onnx', () => {
     const buf = fs.readFileSync(path.join(dir, 'y.bin'));
     const got = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
     for (let i = 0; i < expected.length; i++) expect(Math.abs(got[i] - expected[i])).toBeLessThan(TOLERANCE);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('exportOnnx includePreprocessing', () => {
+  test.each([
+    ['resnet-tiny', 'tf'],
+    ['vgg16', 'caffe'],
+  ] as const)('%s: uint8 input with %s preprocessing in the graph equals carclass decode + predict', async (arch, preprocess) => {
+    const size: [number, number] = [48, 64];
+    const model = await createModel({ arch, head: 'gap', numClasses: 4, inputShape: [...size, 3], seed: 11, threads: 2 });
+    model.preprocess = preprocess;
+    const dir = tempDir('onnx-pre');
+    const file = path.join(dir, 'pre.onnx');
+    const r = await exportOnnx(model, file, { includePreprocessing: true });
+    expect(r.ops).toEqual(expect.arrayContaining(['Cast', 'Sub', preprocess === 'tf' ? 'Div' : 'Gather']));
+    const n = cars.length;
+    const per = size[0] * size[1] * 3;
+    const pixels = new Uint8Array(n * per);
+    const x = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) {
+      const raw = await decodeImage(cars[i], { size, resize: 'crop_or_pad', preprocess: 'none' });
+      const pre = await decodeImage(cars[i], { size, resize: 'crop_or_pad', preprocess });
+      expect(raw.data).toBeInstanceOf(Uint8Array);
+      pixels.set(raw.data as Uint8Array, i * per);
+      x.set(pre.data as Float32Array, i * per);
+    }
+    const expected = await model.predictOnBatch({ x, shape: [n, ...size, 3] });
+    fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(pixels.buffer));
+    const job = path.join(dir, 'job.json');
+    fs.writeFileSync(job, JSON.stringify({ model: file, runs: [{ input: path.join(dir, 'x.bin'), type: 'uint8', dims: [n, ...size, 3], output: path.join(dir, 'y.bin') }] }));
+    const report = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'helpers', 'ort-run.js'), job], { encoding: 'utf8' }));
+    expect(report.inputNames).toEqual([ONNX_IMAGE_INPUT]);
+    const buf = fs.readFileSync(path.join(dir, 'y.bin'));
+    const got = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    let max = 0;
+    for (let i = 0; i < expected.length; i++) max = Math.max(max, Math.abs(got[i] - expected[i]));
+    maxDiffs[`${arch}/gap uint8 + ${preprocess} in graph, batch ${n}`] = max;
+    expect(max).toBeLessThan(TOLERANCE);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,7 @@
 // Writes a model as an ONNX file (opset 17, IR 8): architecture and weights in one file, inference mode.
 // Input `input` NHWC float32 [N, H, W, 3], already preprocessed (as TF Serving instances are), N dynamic.
 // Output `probabilities` [N, numClasses]. Ops: Transpose, Pad, Conv, BatchNormalization, Relu, MaxPool, Add,
-// Max, GlobalAveragePool, Flatten, Gemm, Softmax. Dropout is left out (inference). BatchNormalization is kept
+// Max, GlobalAveragePool, Flatten, Gemm, Softmax (includePreprocessing adds Cast, Div, Sub, Gather). Dropout is left out (inference). BatchNormalization is kept
 // unfolded, so every weight is written exactly as the model holds it (conv kernels permuted HWIO -> OIHW).
 import * as path from 'path';
 import { modelProto, TensorDataType, AttributeType } from './proto';
@@ -12,6 +12,8 @@ import type { LayerInfo, Weights } from '../model';
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 export const ONNX_INPUT = 'input';
+/** The input name with includePreprocessing. */
+export const ONNX_IMAGE_INPUT = 'image';
 export const ONNX_OUTPUT = 'probabilities';
 /** Keras' (and carclass's) BatchNormalization epsilon. */
 const BN_EPSILON = 1.001e-5;
@@ -36,6 +38,11 @@ export interface ExportOnnxOptions {
   resize?: string;
   /** Preprocessing recorded in the metadata; defaults to `model.preprocess`, else the arch's default (tf / caffe). */
   preprocess?: string;
+  /**
+   * Take uint8 RGB pixels instead: input `image` uint8 [N, H, W, 3] (already resized to the input size), with
+   * the preprocessing (tf: x / 127.5 - 1; caffe: RGB -> BGR, x - mean) inside the graph.
+   */
+  includePreprocessing?: boolean;
 }
 
 export interface OnnxExportResult {
@@ -50,6 +57,8 @@ export interface OnnxExportResult {
 interface Attr { name: string; type: number; i?: number; f?: number; ints?: number[] }
 interface Node { name: string; opType: string; input: string[]; output: string[]; attribute: Attr[] }
 interface Initializer { name: string; dims: number[]; dataType: number; rawData: Uint8Array }
+
+const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
 const ints = (name: string, v: number[]): Attr => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): Attr => ({ name, type: AttributeType.INT, i: v });
@@ -106,6 +115,8 @@ function convConfig(layer: LayerInfo, inShape: number[], k: number): { stride: n
 
 /** Builds the ONNX model object (before encoding) for `model`. */
 export async function buildOnnxModel(model: OnnxExportableModel, options: ExportOnnxOptions = {}): Promise<{ message: any; ops: string[] }> {
+  const resize = options.resize ?? (typeof model.extra?.resize === 'string' ? (model.extra.resize as string) : 'crop_or_pad');
+  const preprocess = options.preprocess ?? model.preprocess ?? defaultPreprocessFor(model.arch);
   const layers = model.layers();
   const weights = await model.getWeights();
   const byName = new Map(layers.map((l) => [l.name, l]));
@@ -141,9 +152,28 @@ export async function buildOnnxModel(model: OnnxExportableModel, options: Export
       return output;
     };
     switch (layer.type) {
-      case 'InputLayer':
-        out.set(name, node('Transpose', [ONNX_INPUT], [ints('perm', [0, 3, 1, 2])], `${name}_nchw`));
+      case 'InputLayer': {
+        let input = ONNX_INPUT;
+        if (options.includePreprocessing) {
+          // The same float32 operations as carclass's decoder: float(x) / 127.5 - 1, or float(x[BGR]) - mean.
+          input = node('Cast', [ONNX_IMAGE_INPUT], [int('to', TensorDataType.FLOAT)], 'pixels', 'cast_pixels');
+          if (preprocess === 'tf') {
+            addInit('preprocess/divisor', [], new Float32Array([127.5]));
+            addInit('preprocess/one', [], new Float32Array([1]));
+            node('Div', [input, 'preprocess/divisor'], [], 'pixels_scaled', 'preprocess_div');
+            input = node('Sub', ['pixels_scaled', 'preprocess/one'], [], ONNX_INPUT, 'preprocess_sub');
+          } else if (preprocess === 'caffe') {
+            inits.push({ name: 'preprocess/bgr', dims: [3], dataType: TensorDataType.INT64, rawData: int64Bytes([2, 1, 0]) });
+            addInit('preprocess/mean_bgr', [3], new Float32Array(CAFFE_MEAN_BGR));
+            node('Gather', [input, 'preprocess/bgr'], [int('axis', 3)], 'pixels_bgr', 'preprocess_bgr');
+            input = node('Sub', ['pixels_bgr', 'preprocess/mean_bgr'], [], ONNX_INPUT, 'preprocess_sub');
+          } else if (preprocess !== 'none') {
+            throw new Error(`Cannot export to ONNX with includePreprocessing: unknown preprocess ${preprocess}`);
+          }
+        }
+        out.set(name, node('Transpose', [input], [ints('perm', [0, 3, 1, 2])], `${name}_nchw`));
         break;
+      }
       case 'ZeroPadding2D': {
         const inShape = shapeOf(layer.inputs[0]);
         const ph = layer.outputShape[0] - inShape[0];
@@ -253,8 +283,6 @@ export async function buildOnnxModel(model: OnnxExportableModel, options: Export
   if (!Array.isArray(classes) || classes.length !== model.numClasses || !classes.every((c) => typeof c === 'string')) {
     throw invalid('classes', `array of ${model.numClasses} strings`, classes);
   }
-  const resize = options.resize ?? (typeof model.extra?.resize === 'string' ? (model.extra.resize as string) : 'crop_or_pad');
-  const preprocess = options.preprocess ?? model.preprocess ?? defaultPreprocessFor(model.arch);
   const metadata: Record<string, string> = {
     classes: JSON.stringify(classes),
     input_size: JSON.stringify([height, width]),
@@ -264,9 +292,11 @@ export async function buildOnnxModel(model: OnnxExportableModel, options: Export
     preprocessing: preprocess === 'tf' ? 'RGB x/127.5 - 1' : preprocess === 'caffe' ? 'BGR x - [103.939, 116.779, 123.68]' : 'none (RGB 0..255)',
     arch: model.arch,
     head: model.head,
+    input_name: options.includePreprocessing ? ONNX_IMAGE_INPUT : ONNX_INPUT,
+    preprocessing_in_graph: options.includePreprocessing ? 'true' : 'false',
   };
-  const tensorType = (dims: (number | string)[]) => ({
-    tensorType: { elemType: TensorDataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } },
+  const tensorType = (dims: (number | string)[], elemType: number = TensorDataType.FLOAT) => ({
+    tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } },
   });
   const message = {
     irVersion: ONNX_IR_VERSION,
@@ -278,7 +308,9 @@ export async function buildOnnxModel(model: OnnxExportableModel, options: Export
       name: `carclass_${model.arch}_${model.head}`,
       node: nodes.map((n) => ({ ...n, attribute: n.attribute.map(encodeAttr) })),
       initializer: inits,
-      input: [{ name: ONNX_INPUT, type: tensorType(['N', height, width, channels]) }],
+      input: options.includePreprocessing
+        ? [{ name: ONNX_IMAGE_INPUT, type: tensorType(['N', height, width, channels], TensorDataType.UINT8) }]
+        : [{ name: ONNX_INPUT, type: tensorType(['N', height, width, channels]) }],
       output: [{ name: ONNX_OUTPUT, type: tensorType(['N', model.numClasses]) }],
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
@@ -312,7 +344,8 @@ function packageVersion(): string {
 export async function exportOnnx(model: OnnxExportableModel, file: string, options: ExportOnnxOptions = {}): Promise<OnnxExportResult> {
   if (typeof file !== 'string' || file === '') throw invalid('path', 'non-empty string', file);
   if (options === null || typeof options !== 'object') throw invalid('options', 'object', options);
-  rejectUnknownKeys('exportOnnx', options, ['classes', 'resize', 'preprocess']);
+  rejectUnknownKeys('exportOnnx', options, ['classes', 'resize', 'preprocess', 'includePreprocessing']);
+  if (options.includePreprocessing !== undefined && typeof options.includePreprocessing !== 'boolean') throw invalid('includePreprocessing', 'boolean', options.includePreprocessing);
   for (const key of ['resize', 'preprocess'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'string') throw invalid(key, 'string', options[key]);
   }
