@@ -16,6 +16,9 @@ export type { LoadKerasWeightsOptions, KerasImportReport, ShapeMismatch } from '
 export { exportKerasWeights, classesPathFor } from './keras/export';
 export type { ExportKerasWeightsOptions, KerasExportResult } from './keras/export';
 export type { KerasWeightsModel, NamedTensor } from './keras/model-contract';
+// ONNX export (opset 17): the architecture and weights in one file for ONNX Runtime and other runtimes.
+export { exportOnnx, buildOnnxModel, ONNX_OPSET, ONNX_INPUT, ONNX_IMAGE_INPUT, ONNX_OUTPUT } from './onnx/export';
+export type { ExportOnnxOptions, OnnxExportResult, OnnxExportableModel } from './onnx/export';
 // Prefilter: drop non-car pictures with the 1000-class ImageNet model (seed's CAR_IDX and threshold).
 export { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, CAR_THRESHOLD } from './data/prefilter';
 export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgress, PrefilterMethod, PrefilterResize, PrefilterLoaderFactory, PrefilterLoader, PrefilterBatch } from './data/prefilter';

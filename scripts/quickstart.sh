@@ -18,7 +18,7 @@ case "$what" in
 esac
 
 # Install JS dependencies once (or when the lock file changed), then build native + TypeScript.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund; fi
 npm run --silent compile
 
 case "$what" in
