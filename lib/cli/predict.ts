@@ -42,6 +42,7 @@ export const predictCommand: Command = {
   summary: 'Predicts the class of images (files or folders) with a trained checkpoint, in input order.',
   usage: 'carclass predict <files|dirs...> --checkpoint <path> [--top 5] [--json] [--batch-size 32]',
   options: { checkpoint: { type: 'string', short: 'c' }, top: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' }, threads: { type: 'string' } },
+  help: ['--checkpoint run/checkpoints/best (required)   --top 5 (>= 1)   --json   --batch-size 32 (>= 1)   --threads N (>= 1)'],
   async run(v, positionals) {
     if (!positionals.length) throw new UsageError('carclass predict: give at least one image or folder');
     const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
@@ -71,7 +72,15 @@ export const evaluateCommand: Command = {
   summary: 'Evaluates a checkpoint on a split of its manifest and writes report.md, report.json and the PNGs.',
   usage: 'carclass evaluate --checkpoint <path> [--manifest run/manifest.json] [--split test|val|train] [--out dir]',
   options: { checkpoint: { type: 'string', short: 'c' }, manifest: { type: 'string' }, split: { type: 'string' }, out: { type: 'string', short: 'o' }, 'batch-size': { type: 'string' } },
-  async run(v) {
+  help: [
+    '--checkpoint run/checkpoints/best (required)   --manifest (default: the manifest the checkpoint was trained on)',
+    '--split test|val|train (default test)   --out dir (default report-<split> beside the manifest)   --batch-size 32 (>= 1)',
+  ],
+  async run(v, positionals) {
+    if (positionals.length) {
+      throw new UsageError(`carclass evaluate takes no folder (received ${positionals.join(' ')}): it evaluates a split of a run's manifest. `
+        + 'Give --checkpoint <run>/checkpoints/best [--manifest <run>/manifest.json] [--split test|val|train]; to label a folder of images use carclass predict <dir> --checkpoint <path>');
+    }
     const model = await loadCheckpoint(v.checkpoint);
     const manifestPath = (v.manifest as string | undefined) ?? (model.extra?.manifest as string | undefined);
     if (!manifestPath) throw new UsageError('carclass evaluate: the checkpoint names no manifest; pass --manifest');
