@@ -5,10 +5,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { generateDemoDataset } from '../lib/demo';
 import { tempDir } from './helpers';
+import { train } from '../lib/train/train';
 
 const cli = path.resolve(__dirname, '..', 'bin', 'carclass.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 let dataDir: string;
+const tiny = ['--label-type', 'model', '--arch', 'resnet-tiny', '--size', '32x48', '--batch-size', '4', '--lr', '1e-3', '--no-tensorboard'];
 
 beforeAll(async () => {
   dataDir = path.join(tempDir('honesty-data'), 'data');
@@ -82,11 +84,14 @@ test('an existing run folder is refused without --overwrite or --resume', () => 
   expect(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).toBe('{}');
   expect(run('train', '--resume', '--overwrite', '--out', out).status).toBe(2);
   expect(run('train', '--resume', '--out', tempDir('empty')).status).toBe(2);
-});
+  const o = run('train', dataDir, '--out', out, ...tiny, '--epochs', '1', '--quiet', '--overwrite');
+  expect(o.stderr).toBe('');
+  expect(o.status).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).files ?? {}).toBeDefined();
+  expect(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).not.toBe('{}');
+}, 120000);
 
-const tiny = ['--label-type', 'model', '--arch', 'resnet-tiny', '--size', '32x48', '--batch-size', '4', '--lr', '1e-3', '--no-tensorboard'];
-
-test('resume restores the recorded run; conflicting flags are usage errors; changes are said', () => {
+test('resume restores the recorded run; conflicting flags are usage errors; changes are said', async () => {
   const out = path.join(tempDir('resume'), 'run');
   const a = run('train', dataDir, '--out', out, ...tiny, '--epochs', '1', '--quiet');
   expect(a.stderr).toBe('');
@@ -117,6 +122,9 @@ test('resume restores the recorded run; conflicting flags are usage errors; chan
   const report = fs.readFileSync(path.join(out, 'report', 'report.md'), 'utf8');
   expect(report).toContain('resnet-tiny');
   expect(report).not.toContain('resnet50v2');
+  // The library refuses too: train() resuming under another arch or size.
+  await expect(train({ outDir: out, resume: true, arch: 'resnet-small', inputSize: [32, 48], labelType: 'model', progress: 'quiet' }))
+    .rejects.toThrow(/arch "resnet-small" differs from the run's "resnet-tiny"/);
 }, 300000);
 
 test('SIGINT in epoch 1 prints no missing best checkpoint, and the printed resume command finishes the run', async () => {

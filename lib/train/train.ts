@@ -217,6 +217,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const ckptDir = path.join(outDir, 'checkpoints');
   const checkpoints = { best: path.join(ckptDir, 'best'), last: path.join(ckptDir, 'last') };
 
+  if (o.resume && fs.existsSync(configPath(outDir))) {
+    // A resumed run keeps the shape of the run it continues; the CLI takes these from config.json.
+    const recorded = JSON.parse(fs.readFileSync(configPath(outDir), 'utf8')) as Record<string, unknown>;
+    const now = runConfig(o);
+    const clash = ['arch', 'head', 'inputSize', 'resize', 'preprocess', 'labelType']
+      .filter((k) => recorded[k] !== undefined && JSON.stringify(recorded[k]) !== JSON.stringify(now[k]));
+    if (clash.length) {
+      throw new RangeError(`resume: ${clash.map((k) => `${k} ${JSON.stringify(now[k])} differs from the run's ${JSON.stringify(recorded[k])}`).join('; ')} (see ${configPath(outDir)})`);
+    }
+  }
   // Data: a resumed run reuses its own manifest so the split cannot drift.
   const ownManifest = path.join(outDir, 'manifest.json');
   const reuseManifest = o.resume && fs.existsSync(ownManifest);
