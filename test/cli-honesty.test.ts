@@ -51,10 +51,13 @@ test('suggested fixes name options that exist', () => {
   for (const flag of src.match(/--[a-z][a-z-]+/g) ?? []) expect(help).toContain(flag);
 });
 
-test('evaluate <dir> is a usage error, not silently ignored', () => {
-  const r = run('evaluate', dataDir, '--checkpoint', 'nowhere');
-  expect(r.status).toBe(2);
-  expect(r.stderr).toContain('carclass evaluate takes no folder');
+test('evaluate <dir>: two folders, or a folder with --split, are usage errors', () => {
+  const two = run('evaluate', dataDir, dataDir, '--checkpoint', 'nowhere');
+  expect(two.status).toBe(2);
+  expect(two.stderr).toContain('carclass evaluate takes one folder but received 2');
+  const both = run('evaluate', dataDir, '--split', 'val', '--checkpoint', 'nowhere');
+  expect(both.status).toBe(2);
+  expect(both.stderr).toContain('give a folder or --manifest/--split, not both');
 });
 
 test('explain takes --out', () => {
@@ -149,4 +152,11 @@ test('SIGINT in epoch 1 prints no missing best checkpoint, and the printed resum
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/after 2 epoch\(s\)/);
   expect(r.stdout).toContain('Best checkpoint:');
+  // evaluate <dir> evaluates that folder: all 48 images, not the run's test split.
+  const report = path.join(tempDir('evaldir'), 'report');
+  const e = run('evaluate', dataDir, '--checkpoint', path.join(out, 'checkpoints', 'best'), '--out', report);
+  expect(e.stderr).toBe('');
+  expect(e.status).toBe(0);
+  expect(e.stdout).toMatch(/accuracy [\d.]+ - top-5 [\d.]+ on 48 images/);
+  expect(JSON.parse(fs.readFileSync(path.join(report, 'report.json'), 'utf8')).metrics.count).toBe(48);
 }, 300000);
