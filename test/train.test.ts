@@ -126,7 +126,7 @@ describe('carclass train: errors name the key, the expected and the received val
   test('bad flag values', () => {
     expect(run(dataDir, '--epochs', 'many').stderr).toContain('Expected an integer in [1, inf] for --epochs but received "many"');
     expect(run(dataDir, '--size', '212by320').stderr).toContain('Expected HEIGHTxWIDTH (e.g. 212x320) for --size but received "212by320"');
-    expect(run(dataDir, '--schedule', 'zigzag', '--out', tempDir('x')).stderr).toContain('Expected one of constant, cosine, plateau for schedule but received "zigzag"');
+    expect(run(dataDir, '--schedule', 'zigzag', '--out', tempDir('x')).stderr).toContain('Expected one of constant, cosine, plateau for --schedule but received "zigzag"');
   });
   test('config file: unknown key and bad JSON', () => {
     const dir = tempDir('cfg');

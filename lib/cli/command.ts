@@ -19,8 +19,15 @@ export interface Command {
 export class UsageError extends Error {}
 
 export function parseCommandArgs(cmd: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[] } {
+  // `--lr -1`: a value that starts with a dash is taken as given, so the flag's range check can name it.
+  const strings = new Set(Object.entries(cmd.options).filter(([, o]) => o.type === 'string').map(([k]) => `--${k}`));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (strings.has(argv[i]) && i + 1 < argv.length && /^-\.?\d/.test(argv[i + 1])) { args.push(`${argv[i]}=${argv[i + 1]}`); i++; }
+    else args.push(argv[i]);
+  }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...cmd.options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' }, ...cmd.options }, allowPositionals: true, strict: true });
     return { values: values as Record<string, unknown>, positionals };
   } catch (e) {
     throw new UsageError(`carclass ${cmd.name}: ${(e as Error).message}\nUsage: ${cmd.usage}`);

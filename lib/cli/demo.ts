@@ -40,7 +40,11 @@ export async function runDemo(o: DemoOptions) {
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Generates a synthetic car dataset and trains, evaluates and reports on it end to end (a few minutes on 2 cores).',
-  usage: 'carclass demo [--out carclass-demo] [--classes 10] [--per-class 300] [--epochs 30] [--seed 1] [--quiet]',
+  usage: `carclass demo [--out carclass-demo] [--classes ${DEMO_DEFAULTS.classes}] [--per-class ${DEMO_DEFAULTS.perClass}] [--epochs ${DEMO_TRAINING.epochs}] [--seed 1] [--quiet]`,
+  help: [
+    `--out carclass-demo (data in <out>/data, the run in <out>/run)   --classes ${DEMO_DEFAULTS.classes} [8, 12]   --per-class ${DEMO_DEFAULTS.perClass} (>= 4 images per class)`,
+    `--epochs ${DEMO_TRAINING.epochs} (>= 1)   --seed 1 (>= 0)   --quiet   images are ${DEMO_DEFAULTS.height}x${DEMO_DEFAULTS.width} (height x width); arch ${DEMO_TRAINING.arch}`,
+  ],
   options: { out: { type: 'string', short: 'o' }, classes: { type: 'string' }, 'per-class': { type: 'string' }, epochs: { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } },
   async run(v) {
     const { result, seconds } = await runDemo({

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, UsageError, numberFlag } from './command';
 import { loadModel, defaultPreprocess, Model } from '../model';
-import { scanImages, prepareFromManifest } from '../data';
+import { scanImages, prepareFromManifest, parseCarFilename, carLabel, LabelType } from '../data';
 import { predictFiles, evaluateFiles, gridImages, PassOptions, ResizeMode, PreprocessMode } from '../train/evaluate';
 import { writeReport } from '../report';
 
@@ -42,6 +42,7 @@ export const predictCommand: Command = {
   summary: 'Predicts the class of images (files or folders) with a trained checkpoint, in input order.',
   usage: 'carclass predict <files|dirs...> --checkpoint <path> [--top 5] [--json] [--batch-size 32]',
   options: { checkpoint: { type: 'string', short: 'c' }, top: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' }, threads: { type: 'string' } },
+  help: ['--checkpoint run/checkpoints/best (required)   --top 5 (>= 1)   --json   --batch-size 32 (>= 1)   --threads N (>= 1)'],
   async run(v, positionals) {
     if (!positionals.length) throw new UsageError('carclass predict: give at least one image or folder');
     const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
@@ -66,12 +67,52 @@ export const predictCommand: Command = {
   },
 };
 
+/** `carclass evaluate <dir>`: every image of the folder whose file name gives one of the checkpoint's classes. */
+async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<number> {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`carclass evaluate: no such folder: ${dir}`);
+  const model = await loadCheckpoint(v.checkpoint);
+  const classes = model.classes!;
+  const labelType = ((model.extra?.labelType as LabelType | undefined) ?? 'make');
+  const files: string[] = [], labels: number[] = [];
+  let unparsed = 0, unknown = 0;
+  for (const file of await scanImages(dir)) {
+    const parsed = parseCarFilename(path.basename(file));
+    const label = parsed.ok ? carLabel(parsed.record, labelType) : null;
+    if (label === null) { unparsed++; continue; }
+    const index = classes.indexOf(label);
+    if (index < 0) { unknown++; continue; }
+    files.push(file); labels.push(index);
+  }
+  const skipped = `${unparsed} file name(s) did not parse, ${unknown} image(s) of classes the checkpoint does not know`;
+  if (!files.length) throw new Error(`carclass evaluate: no image in ${dir} has a label the checkpoint knows (${skipped})`);
+  if (unparsed || unknown) console.error(`carclass evaluate: skipped ${skipped}`);
+  const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32);
+  const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, opts);
+  const out = (v.out as string | undefined) ?? path.resolve(`report-${path.basename(path.resolve(dir))}`);
+  const grid = await gridImages(predictions, labels, classes, opts.size, 16);
+  const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${path.basename(path.resolve(dir))})`, info: { checkpoint: v.checkpoint, folder: path.resolve(dir), labelType } });
+  console.log(`${dir}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
+  console.log(`Report: ${written.markdown}`);
+  for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
+  return 0;
+}
+
 export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'Evaluates a checkpoint on a split of its manifest and writes report.md, report.json and the PNGs.',
-  usage: 'carclass evaluate --checkpoint <path> [--manifest run/manifest.json] [--split test|val|train] [--out dir]',
+  usage: 'carclass evaluate [<dir>] --checkpoint <path> [--manifest run/manifest.json] [--split test|val|train] [--out dir]',
   options: { checkpoint: { type: 'string', short: 'c' }, manifest: { type: 'string' }, split: { type: 'string' }, out: { type: 'string', short: 'o' }, 'batch-size': { type: 'string' } },
-  async run(v) {
+  help: [
+    '<dir>: evaluate every image of a folder, labelled by its file names (the car dataset format) as the checkpoint was trained',
+    '--checkpoint run/checkpoints/best (required)   --manifest (default: the manifest the checkpoint was trained on)',
+    '--split test|val|train (default test)   --out dir (default report-<split> beside the manifest)   --batch-size 32 (>= 1)',
+  ],
+  async run(v, positionals) {
+    if (positionals.length > 1) throw new UsageError(`carclass evaluate takes one folder but received ${positionals.length}: ${positionals.join(' ')}`);
+    if (positionals.length && (v.manifest !== undefined || v.split !== undefined)) {
+      throw new UsageError('carclass evaluate: give a folder or --manifest/--split, not both');
+    }
+    if (positionals.length) return evaluateFolder(positionals[0], v);
     const model = await loadCheckpoint(v.checkpoint);
     const manifestPath = (v.manifest as string | undefined) ?? (model.extra?.manifest as string | undefined);
     if (!manifestPath) throw new UsageError('carclass evaluate: the checkpoint names no manifest; pass --manifest');

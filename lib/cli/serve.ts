@@ -40,11 +40,13 @@ export const serveCliCommand: Command = {
 export const explainCliCommand: Command = {
   name: 'explain',
   summary: 'Grad-CAM for one image: writes the heatmap blended over the picture (PNG or JPEG).',
-  usage: 'carclass explain <image> --checkpoint <path> [--class N | --label L] [--layer conv5_block3_3_conv] [-o out.png] [--format png|jpeg] [--alpha 0.4] [--heatmap h.json]',
+  usage: 'carclass explain <image> --checkpoint <path> [--class N | --label L] [--layer conv5_block3_3_conv] [--out out.png] [--format png|jpeg] [--alpha 0.4] [--heatmap h.json]',
   options: {},
   rawArgs: true,
   async run(_v, argv) {
-    const { image, options } = parsed(() => parseExplainArgs(argv));
+    // --out FILE (as every other command spells it) is --output.
+    const args = argv.flatMap((a) => (a === '--out' ? ['--output'] : a.startsWith('--out=') ? ['--output', a.slice(6)] : [a]));
+    const { image, options } = parsed(() => parseExplainArgs(args));
     const r = await explainCommand(image, options, engine);
     console.log(`${image}: ${r.label} (${(r.probability * 100).toFixed(1)} %), overlay ${r.output}${r.heatmapOutput ? `, heatmap ${r.heatmapOutput}` : ''}`);
     return 0;

@@ -46,10 +46,20 @@ export async function prepareData(dir: string, options: PrepareOptions = {}): Pr
   const files = options.keep ? scanned.filter(options.keep) : scanned;
   if (files.length === 0) throw new Error(`None of the ${scanned.length} images under ${root} passed the keep filter`);
   const dataset = buildDataset(files, datasetOptions);
+  if (dataset.classes.length === 0 && dataset.dropped.length > 0) {
+    const shown = dataset.dropped.slice(0, 5).map((d) => `${JSON.stringify(d.name)} (${d.count}: ${d.reason})`).join(', ');
+    const more = dataset.dropped.length > 5 ? ` and ${dataset.dropped.length - 5} more` : '';
+    throw new Error(`No classes left under ${root}: all ${dataset.dropped.length} classes were dropped: ${shown}${more}`
+      + (dataset.rejected.length ? `; besides, ${dataset.rejected.length} file name(s) did not parse` : '') + '. Lower --min-count (minCount) or raise --top-n (topN).');
+  }
   if (dataset.classes.length === 0) {
     const example = dataset.rejected[0];
     throw new Error(`No labelled images under ${root}: ${dataset.rejected.length} file name(s) did not parse`
       + (example ? `, e.g. ${path.basename(example.file)}: ${example.reason}` : ''));
+  }
+  if (dataset.dropped.length && options.warn) {
+    const shown = dataset.dropped.slice(0, 5).map((d) => `${JSON.stringify(d.name)} (${d.count} files, ${d.reason})`).join(', ');
+    options.warn(`Dropped ${dataset.dropped.length} class(es): ${shown}${dataset.dropped.length > 5 ? ` and ${dataset.dropped.length - 5} more` : ''} (all listed in manifest.json)`);
   }
   const ratios = options.ratios ?? [...SEED_RATIOS];
   const onTooSmall = options.onTooSmall ?? 'error';

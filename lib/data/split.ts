@@ -91,7 +91,7 @@ export function stratifiedSplit(samples: readonly Sample[], options: SplitOption
     const shown = tooSmall.slice(0, 5).map(({ c, count }) => `${JSON.stringify(classes[c])} has ${count}`).join(', ');
     const more = tooSmall.length > 5 ? ` and ${tooSmall.length - 5} more` : '';
     throw new Error(`Cannot split: each class needs at least ${ratios.length} files (one per split); ${shown}${more}. `
-      + `Use onTooSmall: 'drop' (--drop-small-classes) or raise minCount.`);
+      + `Use onTooSmall: 'drop' (--drop-small-classes) or raise minCount (--min-count) so such classes are dropped before the split.`);
   }
   const dropped = tooSmall.map(({ c, count }) => ({ name: classes[c], count }));
   for (const { name, count } of dropped) {

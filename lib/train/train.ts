@@ -4,7 +4,7 @@ import * as path from 'path';
 import { prepareData, prepareFromManifest, writeManifest, PreparedData } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
-import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, Model } from '../model';
+import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
 import {
@@ -99,6 +99,8 @@ const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
   'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
+/** What the loop logs each epoch, so what early stopping and checkpoints can watch. */
+export const MONITORS = ['val_loss', 'val_accuracy', 'loss', 'accuracy'] as const;
 const EARLY_KEYS = ['monitor', 'mode', 'minDelta', 'patience', 'restoreBestWeights', 'startFromEpoch'];
 
 /** Options with defaults applied, validated before any work starts. */
@@ -114,6 +116,7 @@ export function resolveTrainOptions(options: TrainOptions) {
   if (early !== false) {
     if (typeof early !== 'object' || early === null) throw invalid('earlyStopping', 'object or false', early);
     rejectUnknownKeys('earlyStopping', early, EARLY_KEYS);
+    if (early.monitor !== undefined) oneOf('earlyStopping.monitor', early.monitor, MONITORS);
   }
   const augment = options.augment === undefined ? { p: 0.7 } : options.augment;
   if (augment !== false) {
@@ -128,7 +131,9 @@ export function resolveTrainOptions(options: TrainOptions) {
   return {
     ...options,
     inputSize: inputSize as [number, number],
-    arch: options.arch ?? 'resnet50v2',
+    arch: options.model ? options.arch ?? 'resnet50v2' : oneOf('arch', options.arch ?? 'resnet50v2', ARCHS),
+    ...(options.labelType !== undefined ? { labelType: oneOf('labelType', options.labelType, ['make', 'model'] as const) } : {}),
+    ...(options.precision !== undefined ? { precision: oneOf('precision', options.precision, ['fp32', 'bf16'] as const) } : {}),
     head: options.head ?? 'gap',
     resize: oneOf('resize', options.resize ?? 'crop_or_pad', ['crop_or_pad', 'bilinear', 'nearest'] as const),
     preprocess: oneOf('preprocess', options.preprocess ?? defaultPreprocess(options.arch), ['tf', 'caffe', 'none'] as const),
@@ -157,6 +162,28 @@ interface TrainState {
   learningRate: number;
   earlyStopping?: EarlyStoppingState;
   bestValue?: number | null;
+}
+
+/** The run's resolved configuration, recorded in <outDir>/config.json so `--resume` can restore it. */
+export function configPath(outDir: string): string {
+  return path.join(outDir, 'config.json');
+}
+
+/** Keys of config.json: every resolved option that shapes the run (no stream, model object or callbacks). */
+export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
+  'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay', 'labelSmoothing',
+  'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError'] as const;
+
+function runConfig(o: ReturnType<typeof resolveTrainOptions>): Record<string, unknown> {
+  const c: Record<string, unknown> = {};
+  for (const k of RUN_CONFIG_KEYS) {
+    let v = (o as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    if ((k === 'dir' || k === 'manifest' || k === 'prefilterManifest' || k === 'weights') && typeof v === 'string') v = path.resolve(v);
+    c[k] = v;
+  }
+  if (o.model) c.arch = o.model.arch;
+  return c;
 }
 
 function statePath(outDir: string): string {
@@ -188,14 +215,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const log = (s: string) => progress.message(s);
   const outDir = path.resolve(o.outDir);
   const ckptDir = path.join(outDir, 'checkpoints');
-  fs.mkdirSync(ckptDir, { recursive: true });
   const checkpoints = { best: path.join(ckptDir, 'best'), last: path.join(ckptDir, 'last') };
 
+  if (o.resume && fs.existsSync(configPath(outDir))) {
+    // A resumed run keeps the shape of the run it continues; the CLI takes these from config.json.
+    const recorded = JSON.parse(fs.readFileSync(configPath(outDir), 'utf8')) as Record<string, unknown>;
+    const now = runConfig(o);
+    const clash = ['arch', 'head', 'inputSize', 'resize', 'preprocess', 'labelType']
+      .filter((k) => recorded[k] !== undefined && JSON.stringify(recorded[k]) !== JSON.stringify(now[k]));
+    if (clash.length) {
+      throw new RangeError(`resume: ${clash.map((k) => `${k} ${JSON.stringify(now[k])} differs from the run's ${JSON.stringify(recorded[k])}`).join('; ')} (see ${configPath(outDir)})`);
+    }
+  }
   // Data: a resumed run reuses its own manifest so the split cannot drift.
   const ownManifest = path.join(outDir, 'manifest.json');
   const reuseManifest = o.resume && fs.existsSync(ownManifest);
   const data = reuseManifest ? await prepareFromManifest(ownManifest) : await loadData(o, log);
-  if (!reuseManifest) writeManifest(outDir, data.manifest);
+  // The run folder is made only once the data is known to be usable: a bad folder leaves nothing behind.
+  fs.mkdirSync(ckptDir, { recursive: true });
+  if (!reuseManifest) await writeManifest(outDir, data.manifest);
+  await writeFileAtomic(configPath(outDir), JSON.stringify(runConfig(o), null, 2) + '\n');
   const { classes, splits } = data;
   const numClasses = classes.length;
   const weights = o.classWeights === 'balanced' ? data.classWeights : null;
