@@ -25,7 +25,7 @@ export interface DecodeOptions {
   preprocess?: Preprocess;
   /** 'fast' = libjpeg IFAST (TensorFlow's default), 'accurate' = ISLOW. */
   dct?: DctMethod;
-  /** Accept libjpeg warnings (truncated data, stray bytes) instead of failing. */
+  /** Accept libjpeg warnings (truncated data, stray bytes) instead of failing; a fatal error after a warning still fails. */
   lenient?: boolean;
   /** Reject images with more pixels than this, from the header, before allocating (default 50 Mpx). */
   maxPixels?: number;

@@ -16,7 +16,7 @@ constexpr int64_t kDefaultMaxFileBytes = int64_t(64) << 20;
 
 struct DecodeOptions {
   Dct dct = Dct::Fast;
-  bool lenient = false;               // accept libjpeg warnings (truncated data, junk bytes)
+  bool lenient = false;               // accept libjpeg warnings (truncated data, junk bytes); fatal errors still fail
   int64_t maxPixels = 50'000'000;     // checked from the header before any pixel allocation
   int64_t maxFileBytes = kDefaultMaxFileBytes;  // ReadFile's cap, checked with fstat before reading
 };
