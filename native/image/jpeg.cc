@@ -280,10 +280,18 @@ struct FullDecoder {
     errors.manager.output_message = [](j_common_ptr) {};
     jpeg_create_decompress(&info);
   }
+  // libjpeg keeps tables across images on one decompressor: start each image on a fresh one, so
+  // an abbreviated file never borrows an earlier image's tables (this path is rare; it is cheap).
+  void Fresh() {
+    jpeg_destroy_decompress(&info);
+    info = jpeg_decompress_struct{};
+    info.err = &errors.manager;
+    jpeg_create_decompress(&info);
+  }
   ~FullDecoder() { jpeg_destroy_decompress(&info); }
 };
 
-// Returns an empty string on success, else the message (and `stage` names where it failed).
+// True on success; else `errors.message` (or `tooLarge`) says why and `stage` names where it failed.
 // No C++ object with a destructor lives between setjmp and a longjmp.
 bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out,
                                 const char*& stage, bool& tooLarge) {
@@ -333,6 +341,7 @@ bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_
 
 void DecodeWholeWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
   thread_local FullDecoder decoder;
+  decoder.Fresh();
   const char* stage = "";
   bool tooLarge = false;
   if (DecodeWholeWithLibjpegImpl(decoder, data, size, options, out, stage, tooLarge)) return;
