@@ -10,6 +10,8 @@ export const RESIZE_METHODS: readonly ResizeMethod[] = ['crop_or_pad', 'bilinear
 export const PREPROCESS_MODES: readonly Preprocess[] = ['tf', 'caffe', 'none'];
 export const DCT_METHODS: readonly DctMethod[] = ['fast', 'accurate'];
 export const DEFAULT_MAX_PIXELS = 50_000_000;
+/** Files larger than this are refused before reading (64 MiB). */
+export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 export interface DecodeOptions {
   /** [height, width] of the output; the decoded size is kept when absent. */
@@ -23,10 +25,12 @@ export interface DecodeOptions {
   preprocess?: Preprocess;
   /** 'fast' = libjpeg IFAST (TensorFlow's default), 'accurate' = ISLOW. */
   dct?: DctMethod;
-  /** Accept libjpeg warnings (truncated data, stray bytes) instead of failing. */
+  /** Accept libjpeg warnings (truncated data, stray bytes) instead of failing; a fatal error after a warning still fails. */
   lenient?: boolean;
   /** Reject images with more pixels than this, from the header, before allocating (default 50 Mpx). */
   maxPixels?: number;
+  /** Refuse files larger than this many bytes, from fstat, before reading (default 64 MiB). Paths only. */
+  maxFileBytes?: number;
 }
 
 export interface DecodedImage {
@@ -66,7 +70,13 @@ export function maxPixelsOption(name: string, value: unknown): number {
   return positiveInt(name, value);
 }
 
-const DECODE_KEYS = ['size', 'resize', 'preprocess', 'dct', 'lenient', 'maxPixels'] as const;
+export function maxFileBytesOption(name: string, value: unknown): number {
+  const bytes = positiveInt(name, value);
+  if (!Number.isSafeInteger(bytes)) throw invalid(name, 'positive safe integer', value);
+  return bytes;
+}
+
+const DECODE_KEYS = ['size', 'resize', 'preprocess', 'dct', 'lenient', 'maxPixels', 'maxFileBytes'] as const;
 
 /** Decodes a JPEG file or buffer to HWC RGB off the main thread. */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
@@ -79,6 +89,8 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
     dct: options.dct === undefined ? 'fast' : oneOf('dct', options.dct, DCT_METHODS),
     lenient: options.lenient === undefined ? false : booleanOption('lenient', options.lenient),
     maxPixels: options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : maxPixelsOption('maxPixels', options.maxPixels),
+    maxFileBytes:
+      options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : maxFileBytesOption('maxFileBytes', options.maxFileBytes),
   };
   if (options.size !== undefined) {
     const [height, width] = sizeOption('size', options.size);

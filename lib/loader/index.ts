@@ -4,7 +4,7 @@ import { native, defaultThreads } from '../native';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, booleanOption, numberIn } from '../validate';
 import {
   ResizeMethod, Preprocess, DctMethod, RESIZE_METHODS, PREPROCESS_MODES, DCT_METHODS, DEFAULT_MAX_PIXELS,
-  sizeOption, maxPixelsOption, toImageError,
+  sizeOption, maxPixelsOption, maxFileBytesOption, DEFAULT_MAX_FILE_BYTES, toImageError,
 } from '../image';
 
 export interface AugmentOptions {
@@ -40,6 +40,8 @@ export interface LoaderOptions {
   dropRemainder?: boolean;
   lenient?: boolean;
   maxPixels?: number;
+  /** Files larger than this many bytes are refused (FILE_TOO_LARGE) before reading (default 64 MiB). */
+  maxFileBytes?: number;
 }
 
 export interface LoadErrorRecord {
@@ -115,7 +117,7 @@ export class Batch {
 
 const LOADER_KEYS = [
   'files', 'labels', 'sampleWeights', 'batchSize', 'size', 'resize', 'preprocess', 'dct', 'shuffle', 'seed', 'augment',
-  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels',
+  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels', 'maxFileBytes',
 ] as const;
 
 function numberList(name: string, value: unknown, length: number, check: (v: number) => boolean, expected: string): number[] {
@@ -194,6 +196,8 @@ export class Loader implements AsyncIterable<Batch> {
       dropRemainder: options.dropRemainder === undefined ? false : booleanOption('dropRemainder', options.dropRemainder),
       lenient: options.lenient === undefined ? false : booleanOption('lenient', options.lenient),
       maxPixels: options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : maxPixelsOption('maxPixels', options.maxPixels),
+      maxFileBytes:
+        options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : maxFileBytesOption('maxFileBytes', options.maxFileBytes),
     };
     if (nativeOptions.threads > 256) throw invalid('threads', 'integer between 1 and 256', nativeOptions.threads);
     this.nativeLoader = new (native().NativeLoader)(nativeOptions);

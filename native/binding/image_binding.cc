@@ -36,6 +36,7 @@ Napi::Value DecodeImage(const Napi::CallbackInfo& info) {
   image::DecodeOptions decode;
   decode.lenient = GetBool(options, "lenient", false);
   decode.maxPixels = GetInt(options, "maxPixels", decode.maxPixels);
+  decode.maxFileBytes = GetInt(options, "maxFileBytes", decode.maxFileBytes);
   const int height = int(GetInt(options, "height", 0)), width = int(GetInt(options, "width", 0));
   image::Resize resize;
   image::Preprocess preprocess;
@@ -49,7 +50,7 @@ Napi::Value DecodeImage(const Napi::CallbackInfo& info) {
   return RunAsync<DecodedImage>(
       env,
       [=]() {
-        if (!path.empty()) image::ReadFile(path, *bytes);
+        if (!path.empty()) image::ReadFile(path, *bytes, decode.maxFileBytes);
         image::RgbImage rgb = image::DecodeJpeg(bytes->data(), bytes->size(), decode);
         DecodedImage out;
         out.height = height > 0 ? height : rgb.height;

@@ -113,6 +113,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     options.width = int(GetInt(o, "width", 224));
     options.decode.lenient = GetBool(o, "lenient", false);
     options.decode.maxPixels = GetInt(o, "maxPixels", options.decode.maxPixels);
+    options.decode.maxFileBytes = GetInt(o, "maxFileBytes", options.decode.maxFileBytes);
     options.shuffle = GetBool(o, "shuffle", true);
     options.seed = uint64_t(GetNumber(o, "seed", 0));
     options.augment = GetBool(o, "augment", false);

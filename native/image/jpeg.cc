@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>  // after <cstdio>: it needs FILE
 
@@ -49,12 +51,7 @@ tjhandle Compressor() {
 
 bool Contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
 
-[[noreturn]] void ThrowLibjpegError(bool lenient, const char* stage) {
-  Handle& handle = DecompressorSlot(lenient);
-  std::string message = tjGetErrorStr2(handle.value);
-  handle.Reset();
-  // TurboJPEG prefixes its own function name; keep only libjpeg's text.
-  if (auto colon = message.find("(): "); colon != std::string::npos) message = message.substr(colon + 4);
+[[noreturn]] void ThrowClassified(const std::string& message, const char* stage) {
   if (Contains(message, "precision")) {
     throw ImageError("JPEG_UNSUPPORTED", "unsupported JPEG sample precision (only 8-bit JPEG is supported): " + message);
   }
@@ -65,6 +62,20 @@ bool Contains(const std::string& text, const char* part) { return text.find(part
     throw ImageError("JPEG_UNSUPPORTED", std::string("unsupported JPEG while ") + stage + ": " + message);
   }
   throw ImageError("JPEG_CORRUPT", std::string("corrupt JPEG data while ") + stage + ": " + message);
+}
+
+std::string TurboJpegMessage(tjhandle handle) {
+  std::string message = tjGetErrorStr2(handle);
+  // TurboJPEG prefixes its own function name; keep only libjpeg's text.
+  if (auto colon = message.find("(): "); colon != std::string::npos) message = message.substr(colon + 4);
+  return message;
+}
+
+[[noreturn]] void ThrowLibjpegError(bool lenient, const char* stage) {
+  Handle& handle = DecompressorSlot(lenient);
+  std::string message = TurboJpegMessage(handle.value);
+  handle.Reset();
+  ThrowClassified(message, stage);
 }
 
 // Adobe APP14 marks inverted CMYK (what Photoshop writes); Pillow uses the same rule.
@@ -230,6 +241,121 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
   return true;
 }
 
+
+// Whole-image decode through the libjpeg API, with the same settings tjDecompress2 uses (fancy
+// upsampling, RGB or CMYK output, no scaling). It is the authority when TurboJPEG cannot tell a
+// fatal error from a warning (its error code stays TJERR_WARNING once any warning was emitted, even
+// when libjpeg then failed) and when tjDecompressHeader3 cannot classify the subsampling (4x2, 3x1,
+// 1x3 luma). A fatal error always fails; a warning fails unless lenient.
+struct FullDecoder {
+  struct Errors {
+    jpeg_error_mgr manager;
+    std::jmp_buf jump;
+    bool lenient = false;
+    bool fatal = false;
+    char message[JMSG_LENGTH_MAX] = {0};
+  };
+  jpeg_decompress_struct info{};
+  Errors errors{};
+  std::vector<JSAMPROW> rows;
+  std::vector<uint8_t> cmyk;
+  FullDecoder() {
+    info.err = jpeg_std_error(&errors.manager);
+    errors.manager.error_exit = [](j_common_ptr c) {
+      Errors* e = reinterpret_cast<Errors*>(c->err);
+      e->fatal = true;
+      (*c->err->format_message)(c, e->message);
+      std::longjmp(e->jump, 1);
+    };
+    errors.manager.emit_message = [](j_common_ptr c, int level) {
+      if (level >= 0) return;
+      Errors* e = reinterpret_cast<Errors*>(c->err);
+      c->err->num_warnings++;
+      if (!e->lenient) {
+        e->fatal = false;
+        (*c->err->format_message)(c, e->message);
+        std::longjmp(e->jump, 1);
+      }
+    };
+    errors.manager.output_message = [](j_common_ptr) {};
+    jpeg_create_decompress(&info);
+  }
+  // libjpeg keeps tables across images on one decompressor: start each image on a fresh one, so
+  // an abbreviated file never borrows an earlier image's tables (this path is rare; it is cheap).
+  void Fresh() {
+    jpeg_destroy_decompress(&info);
+    info = jpeg_decompress_struct{};
+    info.err = &errors.manager;
+    jpeg_create_decompress(&info);
+  }
+  ~FullDecoder() { jpeg_destroy_decompress(&info); }
+};
+
+// True on success; else `errors.message` (or `tooLarge`) says why and `stage` names where it failed.
+// No C++ object with a destructor lives between setjmp and a longjmp.
+bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out,
+                                const char*& stage, bool& tooLarge) {
+  jpeg_decompress_struct& info = decoder.info;
+  decoder.errors.lenient = options.lenient;
+  decoder.errors.fatal = false;
+  decoder.errors.message[0] = 0;
+  stage = "reading the header";
+  tooLarge = false;
+  if (setjmp(decoder.errors.jump)) {
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&info, TRUE);
+  if (info.image_width == 0 || info.image_height == 0 || int64_t(info.image_width) * info.image_height > options.maxPixels) {
+    tooLarge = true;
+    jpeg_abort_decompress(&info);
+    return false;
+  }
+  stage = "decoding";
+  const bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
+  info.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;
+  info.dct_method = options.dct == Dct::Fast ? JDCT_IFAST : JDCT_ISLOW;
+  const JDIMENSION width = info.image_width, height = info.image_height;
+  out.Allocate(int(height), int(width));
+  decoder.rows.resize(height);
+  if (cmyk) {
+    decoder.cmyk.resize(size_t(width) * height * 4);
+    for (JDIMENSION y = 0; y < height; ++y) decoder.rows[y] = decoder.cmyk.data() + size_t(y) * width * 4;
+  } else {
+    for (JDIMENSION y = 0; y < height; ++y) decoder.rows[y] = out.Row(int(y));
+  }
+  jpeg_start_decompress(&info);
+  while (info.output_scanline < height) {
+    if (jpeg_read_scanlines(&info, decoder.rows.data() + info.output_scanline, height - info.output_scanline) == 0) {
+      std::longjmp(decoder.errors.jump, 1);
+    }
+  }
+  jpeg_finish_decompress(&info);
+  if (cmyk) {
+    const bool inverted = HasAdobeMarker(data, size);
+    for (JDIMENSION y = 0; y < height; ++y) CmykToRgb(decoder.rows[y], size_t(width), inverted, out.Row(int(y)));
+  }
+  return true;
+}
+
+void DecodeWholeWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
+  thread_local FullDecoder decoder;
+  decoder.Fresh();
+  const char* stage = "";
+  bool tooLarge = false;
+  if (DecodeWholeWithLibjpegImpl(decoder, data, size, options, out, stage, tooLarge)) return;
+  out.height = out.width = 0;
+  if (tooLarge) {
+    const int64_t width = decoder.info.image_width, height = decoder.info.image_height;
+    if (width == 0 || height == 0) throw ImageError("JPEG_CORRUPT", "JPEG header has zero width or height");
+    throw ImageError("JPEG_TOO_LARGE", std::to_string(width) + "x" + std::to_string(height) + " = " + std::to_string(width * height) +
+                                           " pixels exceeds maxPixels " + std::to_string(options.maxPixels));
+  }
+  std::string message = decoder.errors.message[0] ? decoder.errors.message : "decode stopped early";
+  ThrowClassified(message, stage);
+}
+
 }  // namespace
 
 void RgbImage::Allocate(int rows, int columns) {
@@ -262,7 +388,9 @@ void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions&
   DecodeJpeg(data, size, options, out);
 }
 
-void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
+namespace {
+
+void DecodeJpegImpl(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
   if (size == 0) throw ImageError("FILE_EMPTY", "empty input (0 bytes)");
   if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) throw ImageError("NOT_JPEG", "not a JPEG file (missing SOI marker)");
   // A file that may rely on tables from an earlier image gets a fresh handle (no history).
@@ -270,13 +398,17 @@ void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, 
   tjhandle handle = Decompressor(options.lenient);
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, data, static_cast<unsigned long>(size), &width, &height, &subsamp, &colorspace) != 0) {
-    // A warning (stray bytes before a marker) still yields the header; lenient mode accepts it.
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
-    if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "reading the header");
-    // The failed read can leave the handle mid-header: start the decode on a fresh one, so the
-    // result never depends on what this thread decoded before.
-    DecompressorSlot(options.lenient).Reset();
-    handle = Decompressor(options.lenient);
+    const std::string message = TurboJpegMessage(handle);
+    // TurboJPEG only knows the standard subsamplings; libjpeg (and djpeg) decode the others.
+    // In lenient mode a warning may hide a later fatal error (TurboJPEG's code stays
+    // TJERR_WARNING): libjpeg decides, telling the two apart.
+    if (Contains(message, "Could not determine subsampling") || (warningOnly && options.lenient)) {
+      DecompressorSlot(options.lenient).Reset();
+      DecodeWholeWithLibjpeg(data, size, options, out);
+      return;
+    }
+    ThrowLibjpegError(options.lenient, "reading the header");
   }
   if (width <= 0 || height <= 0) throw ImageError("JPEG_CORRUPT", "JPEG header has zero width or height");
   const int64_t pixels = int64_t(width) * height;
@@ -300,11 +432,26 @@ void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, 
                     flags) != 0) {
     const bool warningOnly = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warningOnly && options.lenient)) ThrowLibjpegError(options.lenient, "decoding");
+    // A warning, and perhaps a fatal error after it: TurboJPEG cannot say which, so libjpeg
+    // decodes again and decides (warnings are rare; this costs one more decode then).
     DecompressorSlot(options.lenient).Reset();
+    DecodeWholeWithLibjpeg(data, size, options, out);
+    return;
   }
   if (cmyk) {
     const bool inverted = HasAdobeMarker(data, size);
     for (int y = 0; y < height; ++y) CmykToRgb(cmykPixels.data() + size_t(y) * width * 4, size_t(width), inverted, out.Row(y));
+  }
+}
+
+}  // namespace
+
+void DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
+  try {
+    DecodeJpegImpl(data, size, options, out);
+  } catch (...) {
+    out.height = out.width = 0;  // a reused buffer never passes for a decoded image
+    throw;
   }
 }
 
@@ -314,23 +461,46 @@ RgbImage DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& optio
   return image;
 }
 
-void ReadFile(const std::string& path, std::vector<uint8_t>& out) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) {
+void ReadFile(const std::string& path, std::vector<uint8_t>& out, int64_t maxFileBytes) {
+  // O_NONBLOCK: opening a FIFO without a writer (or some devices) would otherwise block forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     int err = errno;
     throw ImageError(err == ENOENT ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", std::strerror(err));
   }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat info {};
-  if (fstat(fileno(file.get()), &info) != 0 || !S_ISREG(info.st_mode)) throw ImageError("FILE_UNREADABLE", "not a regular file");
+  if (fstat(fd, &info) != 0) throw ImageError("FILE_UNREADABLE", std::string("fstat failed: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) {
+    const char* kind = S_ISFIFO(info.st_mode) ? "FIFO" : S_ISCHR(info.st_mode) ? "character device"
+                       : S_ISBLK(info.st_mode) ? "block device" : S_ISDIR(info.st_mode) ? "directory"
+                       : S_ISSOCK(info.st_mode) ? "socket" : "special file";
+    throw ImageError("FILE_UNREADABLE", std::string("not a regular file (") + kind + ")");
+  }
   if (info.st_size == 0) throw ImageError("FILE_EMPTY", "empty file (0 bytes)");
+  if (int64_t(info.st_size) > maxFileBytes) {
+    throw ImageError("FILE_TOO_LARGE", "file is " + std::to_string(int64_t(info.st_size)) + " bytes, over maxFileBytes " +
+                                           std::to_string(maxFileBytes));
+  }
+  // Back to blocking reads for a regular file (O_NONBLOCK has no effect on them anyway).
   out.resize(size_t(info.st_size));
-  size_t got = std::fread(out.data(), 1, out.size(), file.get());
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ImageError("FILE_UNREADABLE", std::string("read failed: ") + std::strerror(errno));
+    if (n == 0) break;
+    got += size_t(n);
+  }
   if (got != out.size()) throw ImageError("FILE_UNREADABLE", "short read: " + std::to_string(got) + " of " + std::to_string(out.size()) + " bytes");
 }
 
 RgbImage DecodeJpegFile(const std::string& path, const DecodeOptions& options) {
   std::vector<uint8_t> bytes;
-  ReadFile(path, bytes);
+  ReadFile(path, bytes, options.maxFileBytes);
   return DecodeJpeg(bytes.data(), bytes.size(), options);
 }
 

@@ -12,10 +12,13 @@ namespace carclass::image {
 
 enum class Dct { Fast, Accurate };
 
+constexpr int64_t kDefaultMaxFileBytes = int64_t(64) << 20;
+
 struct DecodeOptions {
   Dct dct = Dct::Fast;
-  bool lenient = false;               // accept libjpeg warnings (truncated data, junk bytes)
+  bool lenient = false;               // accept libjpeg warnings (truncated data, junk bytes); fatal errors still fail
   int64_t maxPixels = 50'000'000;     // checked from the header before any pixel allocation
+  int64_t maxFileBytes = kDefaultMaxFileBytes;  // ReadFile's cap, checked with fstat before reading
 };
 
 // Decoded RGB rows. Rows are padded so that each one starts 16 bytes past a 32-byte boundary:
@@ -50,8 +53,10 @@ RgbImage DecodeJpeg(const uint8_t* data, size_t size, const DecodeOptions& optio
 // so errors and lenient results are the same.
 void DecodeJpegCenterRows(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out);
 
-// Reads a whole file into `out`; throws ImageError FILE_NOT_FOUND / FILE_UNREADABLE / FILE_EMPTY.
-void ReadFile(const std::string& path, std::vector<uint8_t>& out);
+// Reads a whole regular file into `out`; throws ImageError FILE_NOT_FOUND / FILE_UNREADABLE /
+// FILE_EMPTY / FILE_TOO_LARGE. The file is opened non-blocking and checked with fstat before any
+// read, so a FIFO or device is refused ("not a regular file") instead of blocking.
+void ReadFile(const std::string& path, std::vector<uint8_t>& out, int64_t maxFileBytes = kDefaultMaxFileBytes);
 RgbImage DecodeJpegFile(const std::string& path, const DecodeOptions& options);
 
 // Baseline JPEG, 4:2:0 subsampling, from packed RGB.

@@ -194,7 +194,7 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
   const int64_t fileIndex = run.order[size_t(position)];
   const std::string& file = options_.files[size_t(fileIndex)];
   try {
-    image::ReadFile(file, bytes);
+    image::ReadFile(file, bytes, options_.decode.maxFileBytes);
     // crop_or_pad keeps only the central rows: skip the IDCT/upsampling/colour work for the rest.
     if (options_.resize == image::Resize::CropOrPad) {
       image::DecodeJpegCenterRows(bytes.data(), bytes.size(), options_.decode, options_.height, decoded);
