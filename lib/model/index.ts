@@ -14,6 +14,9 @@ export type Arch = (typeof ARCHS)[number];
 export function defaultPreprocess(arch: string | undefined): 'tf' | 'caffe' {
   return arch?.startsWith('vgg') ? 'caffe' : 'tf';
 }
+
+/** The ImageNet mean that 'caffe' preprocessing subtracts, in BGR order (as native/image/transform.cc). */
+export const CAFFE_MEAN_BGR: readonly number[] = [103.939, 116.779, 123.68];
 export type Head = (typeof HEADS)[number];
 export type Unfreeze = 'all' | 'none' | string[];
 export type Precision = 'fp32' | 'bf16';

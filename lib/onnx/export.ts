@@ -7,6 +7,7 @@ import * as path from 'path';
 import { modelProto, TensorDataType, AttributeType } from './proto';
 import { rejectUnknownKeys, invalid } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { defaultPreprocess, CAFFE_MEAN_BGR } from '../model';
 import type { LayerInfo, Weights } from '../model';
 
 export const ONNX_OPSET = 17;
@@ -58,7 +59,6 @@ interface Attr { name: string; type: number; i?: number; f?: number; ints?: numb
 interface Node { name: string; opType: string; input: string[]; output: string[]; attribute: Attr[] }
 interface Initializer { name: string; dims: number[]; dataType: number; rawData: Uint8Array }
 
-const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
 const ints = (name: string, v: number[]): Attr => ({ name, type: AttributeType.INTS, ints: v });
 const int = (name: string, v: number): Attr => ({ name, type: AttributeType.INT, i: v });
@@ -91,10 +91,6 @@ export function oihwToHwio(data: Float32Array, shape: readonly number[]): Float3
   return out;
 }
 
-function defaultPreprocessFor(arch: string): string {
-  return arch === 'vgg16' ? 'caffe' : 'tf';
-}
-
 /** MaxPooling2D kernel and stride: the layer config is not exposed, so they follow network.cc by layer name. */
 function maxPoolConfig(layer: LayerInfo, inShape: number[]): { kernel: number; stride: number } {
   if (layer.name === 'pool1_pool') return { kernel: 3, stride: 2 };
@@ -116,7 +112,7 @@ function convConfig(layer: LayerInfo, inShape: number[], k: number): { stride: n
 /** Builds the ONNX model object (before encoding) for `model`. */
 export async function buildOnnxModel(model: OnnxExportableModel, options: ExportOnnxOptions = {}): Promise<{ message: any; ops: string[] }> {
   const resize = options.resize ?? (typeof model.extra?.resize === 'string' ? (model.extra.resize as string) : 'crop_or_pad');
-  const preprocess = options.preprocess ?? model.preprocess ?? defaultPreprocessFor(model.arch);
+  const preprocess = options.preprocess ?? model.preprocess ?? defaultPreprocess(model.arch);
   const layers = model.layers();
   const weights = await model.getWeights();
   const byName = new Map(layers.map((l) => [l.name, l]));
@@ -289,7 +285,7 @@ export async function buildOnnxModel(model: OnnxExportableModel, options: Export
     input_layout: 'NHWC',
     resize,
     preprocess,
-    preprocessing: preprocess === 'tf' ? 'RGB x/127.5 - 1' : preprocess === 'caffe' ? 'BGR x - [103.939, 116.779, 123.68]' : 'none (RGB 0..255)',
+    preprocessing: preprocess === 'tf' ? 'RGB x/127.5 - 1' : preprocess === 'caffe' ? `BGR x - [${CAFFE_MEAN_BGR.join(', ')}]` : 'none (RGB 0..255)',
     arch: model.arch,
     head: model.head,
     input_name: options.includePreprocessing ? ONNX_IMAGE_INPUT : ONNX_INPUT,

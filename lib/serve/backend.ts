@@ -1,5 +1,5 @@
 // The serving backend: what the HTTP server needs from a model, so the server can be tested without the engine.
-import { defaultPreprocess } from '../model';
+import { defaultPreprocess, CAFFE_MEAN_BGR } from '../model';
 
 /** Options of one Grad-CAM explanation. */
 export interface ExplainOptions {
@@ -66,7 +66,6 @@ export interface ServableModel {
 type DecodeImage = (input: Uint8Array, options: { size: [number, number]; resize: 'crop_or_pad'; preprocess: 'tf' | 'caffe' | 'none' }) =>
   Promise<{ data: Float32Array | Uint8Array; shape: number[] }>;
 
-const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
 /** Inverse of the model's preprocessing, rounded and clamped to uint8 RGB. */
 export function deprocess(x: Float32Array, preprocess: 'tf' | 'caffe'): Uint8Array {
