@@ -37,3 +37,9 @@ export function booleanOption(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw invalid(name, 'boolean', value);
   return value;
 }
+
+/** The first `limit` items, shown and joined, then "and N more": error lists stay short however long the input. */
+export function firstAndMore<T>(items: readonly T[], show: (item: T) => string, limit = 5): string {
+  const shown = items.slice(0, limit).map(show).join(', ');
+  return items.length > limit ? `${shown} and ${items.length - limit} more` : shown;
+}

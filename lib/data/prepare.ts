@@ -6,7 +6,7 @@ import { createManifest, Manifest, manifestSplits, readManifest } from './manife
 import { checkSeed } from './random';
 import { scanImages } from './scan';
 import { SEED_RATIOS, SplitName, stratifiedSplit } from './split';
-import { booleanOption, invalid, rejectUnknownKeys } from '../validate';
+import { booleanOption, firstAndMore, invalid, rejectUnknownKeys } from '../validate';
 
 export interface PrepareOptions {
   labelType?: LabelType;
@@ -47,9 +47,8 @@ export async function prepareData(dir: string, options: PrepareOptions = {}): Pr
   if (files.length === 0) throw new Error(`None of the ${scanned.length} images under ${root} passed the keep filter`);
   const dataset = buildDataset(files, datasetOptions);
   if (dataset.classes.length === 0 && dataset.dropped.length > 0) {
-    const shown = dataset.dropped.slice(0, 5).map((d) => `${JSON.stringify(d.name)} (${d.count}: ${d.reason})`).join(', ');
-    const more = dataset.dropped.length > 5 ? ` and ${dataset.dropped.length - 5} more` : '';
-    throw new Error(`No classes left under ${root}: all ${dataset.dropped.length} classes were dropped: ${shown}${more}`
+    const shown = firstAndMore(dataset.dropped, (d) => `${JSON.stringify(d.name)} (${d.count}: ${d.reason})`);
+    throw new Error(`No classes left under ${root}: all ${dataset.dropped.length} classes were dropped: ${shown}`
       + (dataset.rejected.length ? `; besides, ${dataset.rejected.length} file name(s) did not parse` : '') + '. Lower --min-count (minCount) or raise --top-n (topN).');
   }
   if (dataset.classes.length === 0) {
@@ -58,8 +57,8 @@ export async function prepareData(dir: string, options: PrepareOptions = {}): Pr
       + (example ? `, e.g. ${path.basename(example.file)}: ${example.reason}` : ''));
   }
   if (dataset.dropped.length && options.warn) {
-    const shown = dataset.dropped.slice(0, 5).map((d) => `${JSON.stringify(d.name)} (${d.count} files, ${d.reason})`).join(', ');
-    options.warn(`Dropped ${dataset.dropped.length} class(es): ${shown}${dataset.dropped.length > 5 ? ` and ${dataset.dropped.length - 5} more` : ''} (all listed in manifest.json)`);
+    const shown = firstAndMore(dataset.dropped, (d) => `${JSON.stringify(d.name)} (${d.count} files, ${d.reason})`);
+    options.warn(`Dropped ${dataset.dropped.length} class(es): ${shown} (all listed in manifest.json)`);
   }
   const ratios = options.ratios ?? [...SEED_RATIOS];
   const onTooSmall = options.onTooSmall ?? 'error';

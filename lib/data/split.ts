@@ -2,7 +2,7 @@
 import { Sample } from './dataset';
 import { checkSeed, mulberry32, shuffleInPlace } from './random';
 import { compareStrings } from './scan';
-import { invalid, oneOf, rejectUnknownKeys } from '../validate';
+import { firstAndMore, invalid, oneOf, rejectUnknownKeys } from '../validate';
 
 export const SEED_RATIOS: readonly number[] = [0.5625, 0.1875, 0.25];
 export const SPLIT_NAMES = ['train', 'val', 'test'] as const;
@@ -88,9 +88,8 @@ export function stratifiedSplit(samples: readonly Sample[], options: SplitOption
   const tooSmall = byClass.map((list, c) => ({ c, count: list.length })).filter(({ count }) => count < ratios.length);
   const warnings: string[] = [];
   if (tooSmall.length > 0 && onTooSmall === 'error') {
-    const shown = tooSmall.slice(0, 5).map(({ c, count }) => `${JSON.stringify(classes[c])} has ${count}`).join(', ');
-    const more = tooSmall.length > 5 ? ` and ${tooSmall.length - 5} more` : '';
-    throw new Error(`Cannot split: each class needs at least ${ratios.length} files (one per split); ${shown}${more}. `
+    const shown = firstAndMore(tooSmall, ({ c, count }) => `${JSON.stringify(classes[c])} has ${count}`);
+    throw new Error(`Cannot split: each class needs at least ${ratios.length} files (one per split); ${shown}. `
       + `Use onTooSmall: 'drop' (--drop-small-classes) or raise minCount (--min-count) so such classes are dropped before the split.`);
   }
   const dropped = tooSmall.map(({ c, count }) => ({ name: classes[c], count }));
