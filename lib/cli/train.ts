@@ -203,15 +203,6 @@ export function resumeTrainOptions(v: Record<string, any>, positionals: string[]
     merged.earlyStopping = { ...before, ...es };
   }
   for (const key of ['epochs', 'learningRate', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError']) if (given[key] !== undefined) merged[key] = given[key];
-  if (given.learningRate !== undefined && !same('learningRate', given.learningRate, recorded.learningRate)) {
-    // The loop resumes at the learning rate it had reached; a new --lr replaces it.
-    const state = path.join(outDir, 'train-state.json');
-    if (fs.existsSync(state)) {
-      const s = JSON.parse(fs.readFileSync(state, 'utf8'));
-      s.learningRate = given.learningRate;
-      fs.writeFileSync(state, JSON.stringify(s, null, 2));
-    }
-  }
   if (merged.progress !== 'quiet') console.log(`Resuming ${outDir} with its recorded configuration${changes.length ? `; changed: ${changes.join(', ')}` : ''}`);
   return merged as TrainOptions;
 }

@@ -217,9 +217,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const ckptDir = path.join(outDir, 'checkpoints');
   const checkpoints = { best: path.join(ckptDir, 'best'), last: path.join(ckptDir, 'last') };
 
-  if (o.resume && fs.existsSync(configPath(outDir))) {
+  const recorded = o.resume && fs.existsSync(configPath(outDir))
+    ? JSON.parse(fs.readFileSync(configPath(outDir), 'utf8')) as Record<string, unknown> : null;
+  if (recorded) {
     // A resumed run keeps the shape of the run it continues; the CLI takes these from config.json.
-    const recorded = JSON.parse(fs.readFileSync(configPath(outDir), 'utf8')) as Record<string, unknown>;
     const now = runConfig(o);
     const clash = ['arch', 'head', 'inputSize', 'resize', 'preprocess', 'labelType']
       .filter((k) => recorded[k] !== undefined && JSON.stringify(recorded[k]) !== JSON.stringify(now[k]));
@@ -260,7 +261,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const report = await loadKerasWeights(model, o.weights, { allowPartial: o.allowPartial ?? false, expectMissing: [/^head_/], ignoreUnexpected: true, onSkip: log });
     log(`loaded ${report.loaded.length} weights from ${o.weights}`);
   }
-  let lr = resumeState ? resumeState.learningRate : stage2 ? o.learningRate : o.headLearningRate;
+  // A resumed run goes on at the rate it had reached, unless a learning rate other than the recorded one was asked for.
+  const newLearningRate = recorded !== null && recorded.learningRate !== undefined && recorded.learningRate !== o.learningRate;
+  let lr = resumeState && !newLearningRate ? resumeState.learningRate : stage2 || resumeState ? o.learningRate : o.headLearningRate;
   model.compile({ optimizer: { name: 'adam', learningRate: lr, ...(o.weightDecay ? { weightDecay: o.weightDecay } : {}) }, loss: 'categorical_crossentropy', ...(o.labelSmoothing ? { labelSmoothing: o.labelSmoothing } : {}) });
 
   const loaderBase = { batchSize: o.batchSize, size: o.inputSize, resize: o.resize, preprocess: o.preprocess, onError: o.onError,
