@@ -106,27 +106,48 @@ void CmykToRgb(const uint8_t* cmyk, size_t pixels, bool inverted, uint8_t* rgb) 
   }
 }
 
-// libjpeg decompressor for the row-cropping path (TurboJPEG 2.1 cannot skip rows). Errors and
-// warnings jump back so the caller can hand the file to the TurboJPEG path.
-struct RowDecoder {
+// A libjpeg decompressor whose errors jump back to the caller with libjpeg's message. A fatal
+// error always jumps; a warning jumps unless `lenient`. The row-cropping path (TurboJPEG 2.1 cannot
+// skip rows) keeps it strict and hands any failure to the TurboJPEG path; the whole-image path uses
+// it to tell a fatal error from a warning, which TurboJPEG cannot.
+struct LibjpegDecoder {
   struct Errors {
     jpeg_error_mgr manager;
     std::jmp_buf jump;
+    bool lenient = false;
+    char message[JMSG_LENGTH_MAX] = {0};
   };
   jpeg_decompress_struct info{};
   Errors errors{};
   std::vector<JSAMPROW> rows;
-  std::vector<uint8_t> lastRow;
-  RowDecoder() {
+  std::vector<uint8_t> scratch;  // the row path's discarded last row; the whole path's CMYK rows
+  LibjpegDecoder() {
     info.err = jpeg_std_error(&errors.manager);
-    errors.manager.error_exit = [](j_common_ptr c) { std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1); };
+    errors.manager.error_exit = [](j_common_ptr c) {
+      Errors* e = reinterpret_cast<Errors*>(c->err);
+      (*c->err->format_message)(c, e->message);
+      std::longjmp(e->jump, 1);
+    };
     errors.manager.emit_message = [](j_common_ptr c, int level) {
-      if (level < 0) std::longjmp(reinterpret_cast<Errors*>(c->err)->jump, 1);
+      if (level >= 0) return;
+      Errors* e = reinterpret_cast<Errors*>(c->err);
+      c->err->num_warnings++;
+      if (e->lenient) return;
+      (*c->err->format_message)(c, e->message);
+      std::longjmp(e->jump, 1);
     };
     errors.manager.output_message = [](j_common_ptr) {};
     jpeg_create_decompress(&info);
   }
-  ~RowDecoder() { jpeg_destroy_decompress(&info); }
+  // libjpeg keeps tables across images on one decompressor: start an image on a fresh one, so an
+  // abbreviated file never borrows an earlier image's tables.
+  void Fresh() {
+    jpeg_destroy_decompress(&info);
+    info = jpeg_decompress_struct{};
+    info.err = &errors.manager;
+    jpeg_create_decompress(&info);
+  }
+  ~LibjpegDecoder() { jpeg_destroy_decompress(&info); }
 };
 
 // libjpeg keeps quantisation and Huffman tables across images on a reused decompressor (for
@@ -185,7 +206,7 @@ bool SelfContainedSingleScan(const uint8_t* data, size_t size) {
 void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
   while (count > 0) {
     JDIMENSION skipped = jpeg_skip_scanlines(&info, count);
-    if (skipped == 0) std::longjmp(reinterpret_cast<RowDecoder::Errors*>(info.err)->jump, 1);
+    if (skipped == 0) std::longjmp(reinterpret_cast<LibjpegDecoder::Errors*>(info.err)->jump, 1);
     count -= skipped;
   }
 }
@@ -194,7 +215,7 @@ void SkipRows(jpeg_decompress_struct& info, JDIMENSION count) {
 // single-scan Huffman-coded images only (progressive and arithmetic ones gain little from skipping).
 // No C++ object with a destructor lives between setjmp and a longjmp.
 bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, int maxRows, RgbImage& out) {
-  thread_local RowDecoder decoder;
+  thread_local LibjpegDecoder decoder;  // strict: any warning hands the file to the TurboJPEG path
   jpeg_decompress_struct& info = decoder.info;
   if (setjmp(decoder.errors.jump)) {
     jpeg_abort_decompress(&info);
@@ -216,7 +237,7 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
   const size_t rowBytes = size_t(width) * 3;
   out.Allocate(maxRows, int(width));
   decoder.rows.resize(size_t(maxRows));
-  decoder.lastRow.resize(rowBytes);
+  decoder.scratch.resize(rowBytes);
   for (int y = 0; y < maxRows; ++y) decoder.rows[size_t(y)] = out.Row(y);
   jpeg_start_decompress(&info);
   SkipRows(info, first);
@@ -230,7 +251,7 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
   // Skipping to the very end would not read the remaining entropy data: skip all but the last
   // row and decode that one, so damage below the crop is still found.
   SkipRows(info, height - info.output_scanline - 1);
-  JSAMPROW last = decoder.lastRow.data();
+  JSAMPROW last = decoder.scratch.data();
   while (info.output_scanline < height) {
     if (jpeg_read_scanlines(&info, &last, 1) == 0) {
       jpeg_abort_decompress(&info);
@@ -247,57 +268,12 @@ bool DecodeCenterRowsWithLibjpeg(const uint8_t* data, size_t size, const DecodeO
 // fatal error from a warning (its error code stays TJERR_WARNING once any warning was emitted, even
 // when libjpeg then failed) and when tjDecompressHeader3 cannot classify the subsampling (4x2, 3x1,
 // 1x3 luma). A fatal error always fails; a warning fails unless lenient.
-struct FullDecoder {
-  struct Errors {
-    jpeg_error_mgr manager;
-    std::jmp_buf jump;
-    bool lenient = false;
-    bool fatal = false;
-    char message[JMSG_LENGTH_MAX] = {0};
-  };
-  jpeg_decompress_struct info{};
-  Errors errors{};
-  std::vector<JSAMPROW> rows;
-  std::vector<uint8_t> cmyk;
-  FullDecoder() {
-    info.err = jpeg_std_error(&errors.manager);
-    errors.manager.error_exit = [](j_common_ptr c) {
-      Errors* e = reinterpret_cast<Errors*>(c->err);
-      e->fatal = true;
-      (*c->err->format_message)(c, e->message);
-      std::longjmp(e->jump, 1);
-    };
-    errors.manager.emit_message = [](j_common_ptr c, int level) {
-      if (level >= 0) return;
-      Errors* e = reinterpret_cast<Errors*>(c->err);
-      c->err->num_warnings++;
-      if (!e->lenient) {
-        e->fatal = false;
-        (*c->err->format_message)(c, e->message);
-        std::longjmp(e->jump, 1);
-      }
-    };
-    errors.manager.output_message = [](j_common_ptr) {};
-    jpeg_create_decompress(&info);
-  }
-  // libjpeg keeps tables across images on one decompressor: start each image on a fresh one, so
-  // an abbreviated file never borrows an earlier image's tables (this path is rare; it is cheap).
-  void Fresh() {
-    jpeg_destroy_decompress(&info);
-    info = jpeg_decompress_struct{};
-    info.err = &errors.manager;
-    jpeg_create_decompress(&info);
-  }
-  ~FullDecoder() { jpeg_destroy_decompress(&info); }
-};
-
 // True on success; else `errors.message` (or `tooLarge`) says why and `stage` names where it failed.
 // No C++ object with a destructor lives between setjmp and a longjmp.
-bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out,
+bool DecodeWholeWithLibjpegImpl(LibjpegDecoder& decoder, const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out,
                                 const char*& stage, bool& tooLarge) {
   jpeg_decompress_struct& info = decoder.info;
   decoder.errors.lenient = options.lenient;
-  decoder.errors.fatal = false;
   decoder.errors.message[0] = 0;
   stage = "reading the header";
   tooLarge = false;
@@ -320,8 +296,8 @@ bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_
   out.Allocate(int(height), int(width));
   decoder.rows.resize(height);
   if (cmyk) {
-    decoder.cmyk.resize(size_t(width) * height * 4);
-    for (JDIMENSION y = 0; y < height; ++y) decoder.rows[y] = decoder.cmyk.data() + size_t(y) * width * 4;
+    decoder.scratch.resize(size_t(width) * height * 4);
+    for (JDIMENSION y = 0; y < height; ++y) decoder.rows[y] = decoder.scratch.data() + size_t(y) * width * 4;
   } else {
     for (JDIMENSION y = 0; y < height; ++y) decoder.rows[y] = out.Row(int(y));
   }
@@ -340,7 +316,7 @@ bool DecodeWholeWithLibjpegImpl(FullDecoder& decoder, const uint8_t* data, size_
 }
 
 void DecodeWholeWithLibjpeg(const uint8_t* data, size_t size, const DecodeOptions& options, RgbImage& out) {
-  thread_local FullDecoder decoder;
+  thread_local LibjpegDecoder decoder;
   decoder.Fresh();
   const char* stage = "";
   bool tooLarge = false;
@@ -485,7 +461,7 @@ void ReadFile(const std::string& path, std::vector<uint8_t>& out, int64_t maxFil
     throw ImageError("FILE_TOO_LARGE", "file is " + std::to_string(int64_t(info.st_size)) + " bytes, over maxFileBytes " +
                                            std::to_string(maxFileBytes));
   }
-  // Back to blocking reads for a regular file (O_NONBLOCK has no effect on them anyway).
+  // O_NONBLOCK stays set: it has no effect on reads of a regular file.
   out.resize(size_t(info.st_size));
   size_t got = 0;
   while (got < out.size()) {
