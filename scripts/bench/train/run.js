@@ -8,21 +8,14 @@
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
-const os = require('os');
 
 const root = path.resolve(__dirname, '../../..');
-const BATCH = 16;
-const H = 212;
-const W = 320;
-const CLASSES = 300;
+const { RESNET_BENCH, median, benchThreads } = require('../common');
+
+const { batch: BATCH, height: H, width: W, classes: CLASSES } = RESNET_BENCH;
 const STEPS = Number(process.env.BENCH_STEPS || 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 2);
-const threads = Number(process.env.CARCLASS_THREADS || (os.availableParallelism ? os.availableParallelism() : os.cpus().length));
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+const threads = benchThreads();
 
 function loadLib() {
   try {
