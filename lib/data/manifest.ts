@@ -1,8 +1,7 @@
 // The split on disk: manifest.json (authoritative, re-read by --manifest) and manifest.csv (for people and spreadsheets).
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { DroppedClass, RejectedFile, Sample } from './dataset';
-import { LabelType } from './filename';
+import { DATASET_LABEL_TYPES, DatasetLabelType, DroppedClass, RejectedFile, Sample } from './dataset';
 import { SPLIT_NAMES, SplitName, SplitResult } from './split';
 
 export const MANIFEST_VERSION = 1;
@@ -18,7 +17,7 @@ export interface Manifest {
   version: number;
   /** Absolute directory the entries are relative to. */
   root: string;
-  labelType: LabelType;
+  labelType: DatasetLabelType;
   classes: string[];
   seed: number;
   /** Every option that shaped the dataset and the split (topN, minCount, ratios, onTooSmall, ...). */
@@ -33,7 +32,7 @@ export interface Manifest {
 
 export interface CreateManifestInput {
   root: string;
-  labelType: LabelType;
+  labelType: DatasetLabelType;
   seed: number;
   options: Record<string, unknown>;
   split: SplitResult;
@@ -101,7 +100,7 @@ function checkManifest(value: unknown, where: string): Manifest {
   const m = value as Manifest;
   if (m.version !== MANIFEST_VERSION) fail(where, `version must be ${MANIFEST_VERSION}, found ${JSON.stringify(m.version)}`);
   if (typeof m.root !== 'string') fail(where, 'root must be a string');
-  if (m.labelType !== 'make' && m.labelType !== 'model') fail(where, `labelType must be make or model, found ${JSON.stringify(m.labelType)}`);
+  if (!DATASET_LABEL_TYPES.includes(m.labelType)) fail(where, `labelType must be one of ${DATASET_LABEL_TYPES.join(', ')}, found ${JSON.stringify(m.labelType)}`);
   if (!Array.isArray(m.classes) || m.classes.length === 0 || m.classes.some((c) => typeof c !== 'string')) fail(where, 'classes must be a non-empty array of strings');
   if (new Set(m.classes).size !== m.classes.length) fail(where, 'classes contains duplicates');
   if (!Number.isInteger(m.seed)) fail(where, 'seed must be an integer');

@@ -1,12 +1,19 @@
-// Recursive JPEG discovery. Follows symlinks but visits each real directory once, so loops terminate.
+// Recursive image discovery (JPEG and PNG). Follows symlinks but visits each real directory once, so loops terminate.
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { invalid } from '../validate';
 
 const JPEG_EXTENSION = /\.jpe?g$/i;
+/** What the native image core decodes: JPEG and PNG. */
+const IMAGE_EXTENSION = /\.(jpe?g|png)$/i;
+export const IMAGE_EXTENSIONS_TEXT = '.jpg/.jpeg/.png';
 
 export function isJpegName(name: string): boolean {
   return JPEG_EXTENSION.test(name);
+}
+
+export function isImageName(name: string): boolean {
+  return IMAGE_EXTENSION.test(name);
 }
 
 /** Code-unit order: identical on every platform and locale. */
@@ -19,7 +26,7 @@ function checkDir(dir: unknown): string {
   return path.resolve(dir);
 }
 
-/** Absolute paths of all .jpg/.jpeg files (any case) under `dir`, sorted. */
+/** Absolute paths of all .jpg/.jpeg/.png files (any case) under `dir`, sorted. */
 export async function scanImages(dir: string): Promise<string[]> {
   const root = checkDir(dir);
   const stat = await fsp.stat(root).catch((e: NodeJS.ErrnoException) => {
@@ -45,7 +52,7 @@ export async function scanImages(dir: string): Promise<string[]> {
         isFile = target.isFile();
       }
       if (isDir) pending.push(full);
-      else if (isFile && isJpegName(entry.name)) found.push(full);
+      else if (isFile && isImageName(entry.name)) found.push(full);
     }
   }
   return found.sort(compareStrings);

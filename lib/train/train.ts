@@ -1,7 +1,7 @@
 // The fit() loop: data -> loader -> engine steps -> callbacks -> checkpoints -> test report.
 import * as fs from 'fs';
 import * as path from 'path';
-import { prepareData, prepareFromManifest, writeManifest, PreparedData } from '../data';
+import { prepareData, prepareFromManifest, writeManifest, PreparedData, isLabelManifestPath, Layout } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
 import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
@@ -25,10 +25,20 @@ export interface EarlyStoppingConfig {
 }
 
 export interface TrainOptions {
-  /** Folder of JPEGs named in the dataset's format (or give `manifest`). */
+  /** Folder of images: car file names (flat), or one sub-folder per class (or give `manifest`). */
   dir?: string;
-  /** A manifest written by an earlier run: repeats its split exactly. */
+  /** A run's manifest.json (repeats its split exactly), or a .csv/.jsonl label manifest of file,label[,split]. */
   manifest?: string;
+  /** How `dir` is labelled: 'auto' (default), 'filenames', 'folders'; 'manifest' for a .csv/.jsonl `manifest`. */
+  layout?: Layout;
+  /** Fraction of each class held out for validation, in (0, 1); default 0.1875. */
+  valSplit?: number;
+  /** Fraction of each class held out for the test, in [0, 1); default 0.25. */
+  testSplit?: number;
+  /** Separate validation folder (same layout as `dir`). */
+  valDir?: string;
+  /** Separate test folder (same layout as `dir`). */
+  testDir?: string;
   /** Restricts `dir` to the files a prefilter manifest kept. */
   prefilterManifest?: string;
   /** Run folder: manifest, checkpoints, logs and the report go here. */
@@ -95,7 +105,7 @@ export interface TrainResult {
   message?: string;
 }
 
-const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
+const TRAIN_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
   'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
@@ -170,16 +180,19 @@ export function configPath(outDir: string): string {
 }
 
 /** Keys of config.json: every resolved option that shapes the run (no stream, model object or callbacks). */
-export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
+export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
   'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay', 'labelSmoothing',
   'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError'] as const;
+
+/** Options that hold paths: recorded absolute, compared resolved. */
+export const PATH_KEYS: readonly string[] = ['dir', 'manifest', 'valDir', 'testDir', 'prefilterManifest', 'weights'];
 
 function runConfig(o: ReturnType<typeof resolveTrainOptions>): Record<string, unknown> {
   const c: Record<string, unknown> = {};
   for (const k of RUN_CONFIG_KEYS) {
     let v = (o as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    if ((k === 'dir' || k === 'manifest' || k === 'prefilterManifest' || k === 'weights') && typeof v === 'string') v = path.resolve(v);
+    if (PATH_KEYS.includes(k) && typeof v === 'string') v = path.resolve(v);
     c[k] = v;
   }
   if (o.model) c.arch = o.model.arch;
@@ -191,10 +204,18 @@ function statePath(outDir: string): string {
 }
 
 async function loadData(o: ReturnType<typeof resolveTrainOptions>, log: (s: string) => void): Promise<PreparedData> {
-  if (o.manifest) return prepareFromManifest(o.manifest);
+  const labelManifest = o.manifest !== undefined && isLabelManifestPath(o.manifest);
+  if (o.manifest && o.dir) throw new TypeError(`Give dir (a folder) or manifest (${o.manifest}), not both`);
+  if (o.manifest && !labelManifest) {
+    const extra = (['layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'ratios'] as const).filter((k) => o[k] !== undefined);
+    if (extra.length) throw new TypeError(`manifest ${o.manifest} is a run's split, repeated as it was; ${extra.join(', ')} cannot change it`);
+    return prepareFromManifest(o.manifest);
+  }
   const options = { labelType: o.labelType, topN: o.topN, minCount: o.minCount, ratios: o.ratios, seed: o.seed, onTooSmall: o.onTooSmall,
-    classWeights: o.classWeights === 'balanced', warn: log };
-  if (!o.prefilterManifest) return prepareData(o.dir!, options);
+    classWeights: o.classWeights === 'balanced', warn: log, layout: o.layout, valSplit: o.valSplit, testSplit: o.testSplit, valDir: o.valDir, testDir: o.testDir };
+  for (const k of Object.keys(options) as Array<keyof typeof options>) if (options[k] === undefined) delete options[k];
+  if (labelManifest && o.prefilterManifest) throw new TypeError('prefilterManifest restricts a folder (dir); a label manifest lists its files itself');
+  if (!o.prefilterManifest) return prepareData(labelManifest ? o.manifest! : o.dir!, options);
   // Only the files the prefilter kept: labels, split and weights then see exactly what training sees.
   const root = path.resolve(o.dir!);
   const kept = new Set((await keptFiles(o.prefilterManifest)).map((f) => path.resolve(root, f)));
