@@ -4,6 +4,7 @@ import { Command, UsageError, numberFlag } from './command';
 import * as path from 'path';
 import { train, TrainOptions, TrainResult, MONITORS, configPath, PATH_KEYS } from '../train/train';
 import { LAYOUTS, SEED_RATIOS } from '../data';
+import { testCountText } from '../train/data-summary';
 import { ARCHS } from '../model';
 
 export const trainFlags = {
@@ -246,14 +247,19 @@ function isRunFolder(dir: string): boolean {
   return ['checkpoints', 'manifest.json', 'train-state.json'].some((f) => fs.existsSync(path.join(dir, f)));
 }
 
-export function printTrainSummary(r: TrainResult): void {
+export function printTrainSummary(r: TrainResult, quiet = false): void {
   console.log(`\n${r.status === 'completed' ? 'Training finished' : r.status === 'early_stopped' ? 'Training stopped early' : `Training ${r.status}`}` +
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
-  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
+  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} ${testCountText(r.test.count, r.data)}.`);
+  else if (r.data && r.data.testImages === 0) console.log('No test split (--test-split 0 or an empty --test-dir): no test evaluation.');
   if (fs.existsSync(r.checkpoints.best)) console.log(`Best checkpoint: ${r.checkpoints.best}`);
   else if (fs.existsSync(r.checkpoints.last)) console.log(`No best checkpoint yet (no epoch finished validation); last checkpoint: ${r.checkpoints.last}`);
   else console.log('No checkpoint was written.');
   if (r.report) console.log(`Reports: ${r.report.markdown} (and PNGs beside it)`);
+  // --quiet hides the run's log, not what it left out.
+  if (quiet && r.data && r.data.rejected + r.data.droppedClasses + r.data.undecodable.length > 0) {
+    console.log(`Left out: ${r.data.rejected} rejected file(s), ${r.data.droppedClasses} dropped class(es), ${r.data.undecodable.length} undecodable image(s); all listed in ${path.join(r.outDir, 'manifest.json')}`);
+  }
 }
 
 export const trainCommand: Command = {
@@ -281,7 +287,7 @@ export const trainCommand: Command = {
       if (!existed && fs.existsSync(outDir) && !fs.existsSync(path.join(outDir, 'checkpoints', 'last'))) fs.rmSync(outDir, { recursive: true, force: true });
       throw e;
     }
-    printTrainSummary(result);
+    printTrainSummary(result, options.progress === 'quiet');
     return result.status === 'nan' ? 1 : result.status === 'interrupted' ? 130 : 0;
   },
 };

@@ -27,6 +27,8 @@ export interface Manifest {
   classWeights?: number[];
   rejected?: RejectedFile[];
   dropped?: DroppedClass[];
+  /** Images a run could not decode (added by train() once it has seen them), with the split each belongs to. */
+  undecodable?: Array<{ file: string; split: SplitName; code: string; reason: string }>;
   createdAt?: string;
 }
 

@@ -14,6 +14,7 @@ import {
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { DataSummary, DataReport, testCountText } from './data-summary';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -103,6 +104,8 @@ export interface TrainResult {
   report?: ReportFiles;
   seconds: number;
   message?: string;
+  /** What the run left out: rejected files, dropped classes, undecodable images (all in manifest.json). */
+  data?: DataReport;
 }
 
 const TRAIN_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
@@ -260,7 +263,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { classes, splits } = data;
   const numClasses = classes.length;
   const weights = o.classWeights === 'balanced' ? data.classWeights : null;
-  log(`${numClasses} classes; ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
+  log(`${numClasses} classes (${data.manifest.options.layout ?? 'filenames'} layout); ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
+  const summary = new DataSummary(data.manifest);
+  for (const line of summary.dataLines()) log(line);
 
   // Model: fresh, or the last checkpoint (weights + optimizer state) when resuming.
   const resumeState: TrainState | null = o.resume && fs.existsSync(statePath(outDir)) ? JSON.parse(fs.readFileSync(statePath(outDir), 'utf8')) : null;
@@ -411,6 +416,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     bestEpoch = end.bestEpoch + 1;
   }
 
+  summary.add('train', trainLoader.stats().errors);
+  summary.add('val', valLoader.stats().errors);
   const result: TrainResult = { status, epochsRun: epoch, bestEpoch, history, classes, outDir, checkpoints, seconds: (Date.now() - started) / 1000, ...(message ? { message } : {}) };
   if (!o.skipReport && status !== 'interrupted' && status !== 'nan' && splits.test.length) {
     const labels = splits.test.map((s) => s.label);
@@ -424,8 +431,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
       info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
     });
-    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)}; report in ${path.join(outDir, 'report')}`);
+    summary.add('test', predictions.errors.map((e) => ({ code: 'UNDECODABLE', ...e })));
+    result.data = summary.report(splits.test.length, metrics.count);
+    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)} ${testCountText(metrics.count, result.data)}; report in ${path.join(outDir, 'report')}`);
   }
+  result.data ??= summary.report(splits.test.length);
+  for (const line of summary.summaryLines()) log(line);
+  // The full lists go to manifest.json (rejected and dropped are there from the start).
+  if (result.data.undecodable.length) await writeManifest(outDir, summary.manifestWithUndecodable());
   return result;
 }
 
