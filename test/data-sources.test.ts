@@ -79,6 +79,9 @@ describe('folder-per-class layout', () => {
     touch(path.join(cars, 'Audi', carName('Audi', 'A4', 'abc')));
     touch(path.join(cars, 'BMW', carName('BMW', 'X5', 'abd')));
     expect(await detectLayout(cars)).toBe('filenames');
+    touch(path.join(cars, 'BMW', 'IMG_0001.jpg')); // a stray photo does not turn the car dataset into class folders
+    expect(await detectLayout(cars)).toBe('filenames');
+    expect((await labelSource(cars)).rejected.map((r) => path.basename(r.file))).toEqual(['IMG_0001.jpg']);
     expect((await labelSource(cars, { labelType: 'model' })).labelled.map((f) => f.name)).toEqual(['Audi_A4', 'BMW_X5']);
     await expect(labelSource(dir, { labelType: 'make' })).rejects.toThrow(/labelType \(--label-type\) applies to the file-name layout; in the folder layout the folder name is the class/);
     await expect(labelSource(dir, { layout: 'columns' as never })).rejects.toThrow(/Expected one of auto, filenames, folders, manifest for layout but received "columns"/);
@@ -185,6 +188,7 @@ describe('CSV and JSONL label manifests', () => {
     await expect(prepareData(path.join(dir, 'split.csv'), { valSplit: 0.2 })).rejects.toThrow(/The manifest gives every row a split/);
     await expect(prepareData(path.join(dir, 'split.csv'), { labelType: 'model' })).rejects.toThrow(/applies to the file-name layout; a manifest gives each file its label/);
     await expect(prepareData(dir, { layout: 'manifest' })).rejects.toThrow(/layout 'manifest' reads a .csv or .jsonl file/);
+    await expect(prepareData(path.join(dir, 'split.csv'), { layout: 'folders' })).rejects.toThrow(/layout 'folders' reads a folder, but .*split\.csv is a label manifest/);
 
     // Rows without a split are split like a folder; the run's own manifest.csv, placed in the data folder
     // its paths are relative to, reads back as the same split.

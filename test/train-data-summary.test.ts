@@ -75,6 +75,16 @@ test('folders + PNG + --val-split + --test-dir: the summary names what was left 
   const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(config).toMatchObject({ dir: data, layout: 'folders', valSplit: 0.25, testDir });
 
+  // evaluate <dir> of a folder-trained checkpoint labels by class folder; the undecodable file is said.
+  const e = run('evaluate', testDir, '--checkpoint', path.join(out, 'checkpoints', 'best'), '--out', path.join(root, 'eval'));
+  expect(e.status).toBe(0);
+  expect(e.stdout).toMatch(/accuracy [\d.]+ - top-5 [\d.]+ on 16 images/);
+  expect(e.stderr).toMatch(/skipped .*cut\.png: truncated PNG data/);
+  // A run's manifest.json repeats its split: split flags cannot change it.
+  const fixed = run('train', '--manifest', path.join(out, 'manifest.json'), '--out', path.join(root, 'again'), '--val-split', '0.2', ...tiny);
+  expect(fixed.status).toBe(2);
+  expect(fixed.stderr).toContain("repeats a run's split as it was; --val-split cannot change it");
+
   // Resume takes the source from config.json; a different split is a usage error in flag names.
   const clash = run('train', '--resume', '--out', out, '--val-split', '0.3');
   expect(clash.status).toBe(2);

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import { Command, UsageError, numberFlag } from './command';
 import * as path from 'path';
 import { train, TrainOptions, TrainResult, MONITORS, configPath, PATH_KEYS } from '../train/train';
-import { LAYOUTS, SEED_RATIOS } from '../data';
+import { LAYOUTS, SEED_RATIOS, isLabelManifestPath } from '../data';
 import { testCountText } from '../train/data-summary';
 import { ARCHS } from '../model';
 
@@ -181,6 +181,10 @@ function checkSplitFlags(o: Partial<TrainOptions>): void {
   const test = o.testDir !== undefined ? 0 : o.testSplit ?? SEED_RATIOS[2];
   if (val + test >= 1) throw new UsageError(`carclass train: --val-split ${val} + --test-split ${test} must be below 1 (images must be left to train on)`);
   if (o.manifest !== undefined && o.dir !== undefined) throw new UsageError(`carclass train: give a folder or --manifest ${o.manifest}, not both`);
+  if (o.manifest !== undefined && !isLabelManifestPath(o.manifest)) {
+    const given = (['layout', 'valSplit', 'testSplit', 'valDir', 'testDir'] as const).filter((k) => o[k] !== undefined).map((k) => FLAG_OF[k]);
+    if (given.length) throw new UsageError(`carclass train: --manifest ${o.manifest} repeats a run's split as it was; ${given.join(', ')} cannot change it (a .csv/.jsonl label manifest can be split)`);
+  }
 }
 
 /** Keys a resumed run may change; everything else comes from the run's config.json. */

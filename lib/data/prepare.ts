@@ -157,7 +157,7 @@ export async function prepareData(source: string, options: PrepareOptions = {}):
   }
   const given = (part: SplitName, extra: LabelledSource | null, where: string) => {
     const files = [...labelled.filter((f) => f.split === part), ...(extra ? extra.labelled.filter((f) => keep(f.file)) : [])];
-    if (extra) dataset.rejected.push(...extra.rejected);
+    if (extra) dataset.rejected.push(...extra.rejected.filter((r) => keep(r.file)));
     return assignGiven(files, split.classes, dataset.rejected, where);
   };
   if (givenBySource || valSource) split.val = given('val', valSource, valSource ? `valDir ${valSource.root}` : 'split val');

@@ -56,16 +56,18 @@ async function topLevel(dir: string): Promise<{ folders: string[]; images: strin
 }
 
 /**
- * 'filenames' when the folder holds images itself, or when every image below it has a car file name
- * (the car dataset sorted into sub-folders); 'folders' when it holds only sub-folders whose images are named otherwise.
+ * 'filenames' when the folder holds images itself, or when at least half of the images below it have car file
+ * names (the car dataset sorted into sub-folders); 'folders' when it holds only sub-folders of other images.
  */
 export async function detectLayout(dir: string): Promise<'filenames' | 'folders'> {
   const root = path.resolve(dir);
   await statDir(root);
   const { folders, images } = await topLevel(root);
   if (images.length > 0 || folders.length === 0) return 'filenames';
+  // Most names parse: the car dataset in sub-folders (the few that do not are rejected and reported, as in a flat folder).
   const all = await scanImages(root);
-  return all.length > 0 && all.every((f) => parseCarFilename(f).ok) ? 'filenames' : 'folders';
+  const parsed = all.filter((f) => parseCarFilename(f).ok).length;
+  return all.length > 0 && parsed * 2 >= all.length ? 'filenames' : 'folders';
 }
 
 /** Folder per class: each direct sub-folder is a class (sorted), with the images anywhere below it. */
@@ -90,6 +92,7 @@ export async function labelSource(source: string, options: { layout?: Layout; la
     const m = await readLabelManifest(target);
     return { layout, labelType: 'manifest', root: m.root, labelled: m.rows, rejected: [] };
   }
+  if (isLabelManifestPath(target)) throw new Error(`layout '${layout}' reads a folder, but ${target} is a label manifest; use layout 'manifest' (--layout manifest) or leave layout out`);
   const resolved = layout === 'auto' ? await detectLayout(target) : layout;
   if (resolved === 'folders') {
     if (options.labelType !== undefined) throw new Error('labelType (--label-type) applies to the file-name layout; in the folder layout the folder name is the class');
