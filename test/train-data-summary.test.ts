@@ -121,6 +121,13 @@ test('CLI: split flags are checked before any data is read, in flag names', () =
   for (const text of ['--layout auto|filenames|folders|manifest', '--val-split', '--test-dir', 'Make_Model_Year_MSRP', 'folders: <dir>/<class>/**/<image>', 'labels.csv|labels.jsonl']) {
     expect(help).toContain(text);
   }
+  // The documented examples are real: the help's and the README's example names parse.
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', 'README.md'), 'utf8');
+  const examples = [/e\.g\. (\S+\.jpg)/.exec(help)?.[1], /for example `([^`]+\.jpg)`/.exec(readme)?.[1]];
+  for (const name of examples) {
+    expect(name).toBeDefined();
+    expect([name, parseCarFilename(name!).ok]).toEqual([name, true]);
+  }
 });
 
 test('a CSV manifest trains through the CLI; its bad lines stop the run before anything is made', () => {
