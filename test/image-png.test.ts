@@ -169,6 +169,8 @@ describe('bad PNGs: clear errors, lenient where it makes sense, limits respected
     expect(await code(base.png, { maxPixels: 100 })).toEqual({ code: 'PNG_TOO_LARGE', message: '13x11 = 143 pixels exceeds maxPixels 100' });
     const claim = withChunk(base.png, 'IHDR', (d) => { d.writeUInt32BE(60000, 0); d.writeUInt32BE(60000, 4); return d; });
     expect((await code(claim)).message).toMatch(/60000x60000 = 3600000000 pixels exceeds maxPixels 50000000/);
+    const wide = withChunk(base.png, 'IHDR', (d) => { d.writeUInt32BE(2_000_000, 0); d.writeUInt32BE(1, 4); return d; });
+    expect(await code(wide, { maxPixels: 1_000_000 })).toEqual({ code: 'PNG_TOO_LARGE', message: '2000000x1 = 2000000 pixels exceeds maxPixels 1000000' });
     const file = path.join(dir, 'big.png');
     fs.writeFileSync(file, big);
     const tooBig = await code(file, { maxFileBytes: 100 });

@@ -130,6 +130,8 @@ void DecodePng(const uint8_t* data, size_t size, const DecodeOptions& options, R
   if (read.png) read.info = png_create_info_struct(read.png);
   if (!read.png || !read.info) throw ImageError("PNG_CORRUPT", "could not initialise libpng");
   png_set_sig_bytes(read.png, 8);
+  // maxPixels is the one size rule (checked from IHDR before any pixel buffer), not libpng's 1M x 1M default.
+  png_set_user_limits(read.png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   std::vector<png_bytep> rows;
   if (ReadPng(read.png, read.info, source, out, rows)) return;
   if (source.code) throw ImageError(source.code, source.detail);
