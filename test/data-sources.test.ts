@@ -49,6 +49,7 @@ describe('folder-per-class layout', () => {
     expect(byName('Zebra')).toEqual([0, 1, 2, 3, 4, 5].map((i) => `Zebra/deeper/z${i}.PNG`));
     expect(byName('dog')).toEqual(['dog/d0.jpeg', 'dog/d1.jpeg', 'dog/d2.jpeg', 'dog/d3.jpeg']);
     expect(src.labelled).toHaveLength(18);
+    expect(src.others.map((f) => path.relative(dir, f))).toEqual(['dog/notes.txt']); // not read, but not forgotten
   });
 
   test('prepareData: labels index the sorted classes, an empty class folder is a dropped class, stray files are rejected', async () => {
@@ -72,6 +73,7 @@ describe('folder-per-class layout', () => {
       for (const s of split) expect(path.relative(dir, s.file).split(path.sep)[0]).toBe(p.classes[s.label]);
     }
     expect(p.splits.train.length + p.splits.val.length + p.splits.test.length).toBe(18);
+    expect(p.manifest.ignored).toEqual({ count: 1, byExtension: { '.txt': 1 } });
   });
 
   test('car file names sorted into sub-folders stay the file-name layout; label-type does not apply to folders', async () => {

@@ -1,4 +1,5 @@
-export { scanImages, isJpegName, isImageName, compareStrings, IMAGE_EXTENSIONS_TEXT } from './scan';
+export { scanImages, scanFiles, countByExtension, isJpegName, isImageName, compareStrings, IMAGE_EXTENSIONS_TEXT } from './scan';
+export type { ScanResult } from './scan';
 export { parseCarFilename, parseCarFilenameOrThrow, carLabel, CAR_FIELD_NAMES } from './filename';
 export type { CarRecord, CarParseResult, LabelType } from './filename';
 export { buildDataset, balancedClassWeights, DEFAULT_TOP_N } from './dataset';

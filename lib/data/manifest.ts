@@ -2,6 +2,7 @@
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { DATASET_LABEL_TYPES, DatasetLabelType, DroppedClass, RejectedFile, Sample } from './dataset';
+import { countByExtension } from './scan';
 import { SPLIT_NAMES, SplitName, SplitResult } from './split';
 
 export const MANIFEST_VERSION = 1;
@@ -27,6 +28,8 @@ export interface Manifest {
   classWeights?: number[];
   rejected?: RejectedFile[];
   dropped?: DroppedClass[];
+  /** Files found that are not images by extension (not read): how many, by extension. */
+  ignored?: { count: number; byExtension: Record<string, number> };
   /** Images a run could not decode (added by train() once it has seen them), with the split each belongs to. */
   undecodable?: Array<{ file: string; split: SplitName; code: string; reason: string }>;
   createdAt?: string;
@@ -41,6 +44,8 @@ export interface CreateManifestInput {
   classWeights?: number[];
   rejected?: RejectedFile[];
   dropped?: DroppedClass[];
+  /** Non-image files the scan found (not read). */
+  ignored?: string[];
 }
 
 function relativeTo(root: string, file: string): string {
@@ -66,6 +71,7 @@ export function createManifest(input: CreateManifestInput): Manifest {
     ...(input.classWeights ? { classWeights: [...input.classWeights] } : {}),
     rejected: input.rejected ?? [],
     dropped: [...(input.dropped ?? []), ...droppedBySplit],
+    ...(input.ignored && input.ignored.length ? { ignored: { count: input.ignored.length, byExtension: countByExtension(input.ignored) } } : {}),
     createdAt: new Date().toISOString(),
   };
 }

@@ -180,6 +180,7 @@ export async function prepareData(source: string, options: PrepareOptions = {}):
     ...(classWeights ? { classWeights } : {}),
     rejected: dataset.rejected,
     dropped: dataset.dropped,
+    ignored: [...src.others, ...(valSource?.others ?? []), ...(testSource?.others ?? [])],
   });
   return { manifest, classes: split.classes, splits: { train: split.train, val: split.val, test: split.test }, classWeights, dataset };
 }

@@ -28,13 +28,26 @@ function checkDir(dir: unknown): string {
 
 /** Absolute paths of all .jpg/.jpeg/.png files (any case) under `dir`, sorted. */
 export async function scanImages(dir: string): Promise<string[]> {
+  return (await scanFiles(dir)).images;
+}
+
+export interface ScanResult {
+  /** Images (.jpg/.jpeg/.png), absolute, sorted. */
+  images: string[];
+  /** Other regular files, absolute, sorted: not read, but counted so they do not vanish unnoticed. */
+  others: string[];
+}
+
+/** Every regular file under `dir` (symlinks followed, each real folder once), split into images and the rest. */
+export async function scanFiles(dir: string): Promise<ScanResult> {
   const root = checkDir(dir);
   const stat = await fsp.stat(root).catch((e: NodeJS.ErrnoException) => {
     throw new Error(`Cannot scan ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
   });
   if (!stat.isDirectory()) throw new Error(`Cannot scan ${root}: not a directory`);
   const visited = new Set<string>();
-  const found: string[] = [];
+  const images: string[] = [];
+  const others: string[] = [];
   const pending = [root];
   while (pending.length > 0) {
     const current = pending.pop() as string;
@@ -52,8 +65,18 @@ export async function scanImages(dir: string): Promise<string[]> {
         isFile = target.isFile();
       }
       if (isDir) pending.push(full);
-      else if (isFile && isImageName(entry.name)) found.push(full);
+      else if (isFile) (isImageName(entry.name) ? images : others).push(full);
     }
   }
-  return found.sort(compareStrings);
+  return { images: images.sort(compareStrings), others: others.sort(compareStrings) };
+}
+
+/** "3 .bmp, 1 .txt, 1 without extension": counts of files by extension, most frequent first. */
+export function countByExtension(files: readonly string[]): Record<string, number> {
+  const counts = new Map<string, number>();
+  for (const f of files) {
+    const ext = path.extname(f).toLowerCase() || '(no extension)';
+    counts.set(ext, (counts.get(ext) ?? 0) + 1);
+  }
+  return Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0])));
 }

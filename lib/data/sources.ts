@@ -5,7 +5,7 @@ import * as path from 'path';
 import { DatasetLabelType, LabelledFile, labelByFilename, RejectedFile } from './dataset';
 import { LabelType, parseCarFilename } from './filename';
 import { readLabelManifest } from './label-manifest';
-import { compareStrings, isImageName, scanImages } from './scan';
+import { compareStrings, isImageName, scanFiles, scanImages } from './scan';
 import { SplitName } from './split';
 import { oneOf } from '../validate';
 
@@ -27,6 +27,8 @@ export interface LabelledSource {
   rejected: RejectedFile[];
   /** Folder layout: every class folder, also the empty ones (so they show up as dropped, not vanish). */
   knownClasses?: string[];
+  /** Regular files that are not images by extension (.bmp, .txt, ...): not read, but counted and reported. */
+  others: string[];
 }
 
 /** True for paths read as a label manifest (file,label) rather than a run's manifest.json. */
@@ -41,18 +43,19 @@ async function statDir(dir: string): Promise<void> {
   if (!stat.isDirectory()) throw new Error(`Cannot scan ${dir}: not a directory`);
 }
 
-/** Direct entries of `dir`, symlinks followed: sub-folders (sorted) and image files. */
-async function topLevel(dir: string): Promise<{ folders: string[]; images: string[] }> {
+/** Direct entries of `dir`, symlinks followed: sub-folders (sorted), image files and other files. */
+async function topLevel(dir: string): Promise<{ folders: string[]; images: string[]; others: string[] }> {
   const folders: string[] = [];
   const images: string[] = [];
+  const others: string[] = [];
   for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     const stat = entry.isSymbolicLink() ? await fsp.stat(full).catch(() => null) : entry;
     if (!stat) continue;
     if (stat.isDirectory()) folders.push(entry.name);
-    else if (stat.isFile() && isImageName(entry.name)) images.push(full);
+    else if (stat.isFile()) (isImageName(entry.name) ? images : others).push(full);
   }
-  return { folders: folders.sort(compareStrings), images: images.sort(compareStrings) };
+  return { folders: folders.sort(compareStrings), images: images.sort(compareStrings), others: others.sort(compareStrings) };
 }
 
 /**
@@ -71,14 +74,18 @@ export async function detectLayout(dir: string): Promise<'filenames' | 'folders'
 }
 
 /** Folder per class: each direct sub-folder is a class (sorted), with the images anywhere below it. */
-export async function labelByFolder(dir: string): Promise<{ labelled: LabelledFile[]; rejected: RejectedFile[]; knownClasses: string[] }> {
+export async function labelByFolder(dir: string): Promise<{ labelled: LabelledFile[]; rejected: RejectedFile[]; knownClasses: string[]; others: string[] }> {
   const root = path.resolve(dir);
   await statDir(root);
-  const { folders, images } = await topLevel(root);
+  const { folders, images, others } = await topLevel(root);
   const rejected = images.map((file) => ({ file, reason: 'not inside a class folder (folder layout: <dir>/<class>/<image>)' }));
   const labelled: LabelledFile[] = [];
-  for (const name of folders) for (const file of await scanImages(path.join(root, name))) labelled.push({ file, name });
-  return { labelled, rejected, knownClasses: folders };
+  for (const name of folders) {
+    const scanned = await scanFiles(path.join(root, name));
+    for (const file of scanned.images) labelled.push({ file, name });
+    others.push(...scanned.others);
+  }
+  return { labelled, rejected, knownClasses: folders, others };
 }
 
 /** Labels the images of `source` (a folder, or a .csv/.jsonl manifest) by the chosen or detected layout. */
@@ -90,16 +97,17 @@ export async function labelSource(source: string, options: { layout?: Layout; la
     if (!isLabelManifestPath(target)) throw new Error(`layout 'manifest' reads a .csv or .jsonl file of file,label rows, but received ${target}`);
     if (options.labelType !== undefined) throw new Error('labelType (--label-type) applies to the file-name layout; a manifest gives each file its label');
     const m = await readLabelManifest(target);
-    return { layout, labelType: 'manifest', root: m.root, labelled: m.rows, rejected: [] };
+    return { layout, labelType: 'manifest', root: m.root, labelled: m.rows, rejected: [], others: [] };
   }
   if (isLabelManifestPath(target)) throw new Error(`layout '${layout}' reads a folder, but ${target} is a label manifest; use layout 'manifest' (--layout manifest) or leave layout out`);
   const resolved = layout === 'auto' ? await detectLayout(target) : layout;
   if (resolved === 'folders') {
     if (options.labelType !== undefined) throw new Error('labelType (--label-type) applies to the file-name layout; in the folder layout the folder name is the class');
-    const { labelled, rejected, knownClasses } = await labelByFolder(target);
-    return { layout: resolved, labelType: 'folder', root: target, labelled, rejected, knownClasses };
+    const { labelled, rejected, knownClasses, others } = await labelByFolder(target);
+    return { layout: resolved, labelType: 'folder', root: target, labelled, rejected, knownClasses, others };
   }
   const labelType = options.labelType ?? 'make';
-  const { labelled, rejected } = labelByFilename(await scanImages(target), labelType);
-  return { layout: resolved, labelType, root: target, labelled, rejected };
+  const scanned = await scanFiles(target);
+  const { labelled, rejected } = labelByFilename(scanned.images, labelType);
+  return { layout: resolved, labelType, root: target, labelled, rejected, others: scanned.others };
 }

@@ -53,6 +53,7 @@ export class DataSummary {
     if (rejected.length) {
       lines.push(`Rejected ${rejected.length} file(s) without a usable label: ${firstAndMore(rejected, (r) => `${shortName(r.file, m.root)} (${r.reason})`)}; all listed in manifest.json`);
     }
+    if (m.ignored) lines.push(`Not read: ${ignoredText(m.ignored)}`);
     return lines;
   }
 
@@ -66,6 +67,7 @@ export class DataSummary {
     if (rejected.length) lines.push(`  rejected: ${firstAndMore(rejected, (r) => `${shortName(r.file, m.root)} (${r.reason})`)}`);
     if (dropped.length) lines.push(`  dropped classes: ${firstAndMore(dropped, (d) => `${JSON.stringify(d.name)} (${d.count} files, ${d.reason})`)}`);
     if (bad.length) lines.push(`  undecodable: ${firstAndMore(bad, (u) => `${shortName(u.file, m.root)} (${u.split}, ${u.code}: ${u.reason})`)}`);
+    if (m.ignored) lines.push(`  not read: ${ignoredText(m.ignored)}`);
     return lines;
   }
 
@@ -83,6 +85,11 @@ export class DataSummary {
       ...(testEvaluated !== undefined ? { testEvaluated } : {}),
     };
   }
+}
+
+function ignoredText(ignored: NonNullable<Manifest['ignored']>): string {
+  const kinds = Object.entries(ignored.byExtension);
+  return `${ignored.count} file(s) that are not .jpg/.jpeg/.png by extension: ${firstAndMore(kinds, ([ext, n]) => `${n} ${ext}`)}`;
 }
 
 /** "on 98 of 100 test images (2 undecodable: a.png, b.jpg)", or "on 100 test images" when all were evaluated. */
