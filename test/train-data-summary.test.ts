@@ -41,7 +41,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(data, first, 'broken.jpg'), Buffer.from('this is no image at all'));
   const png = fs.readFileSync(path.join(data, first, 'img3.png'));
   fs.writeFileSync(path.join(testDir, first, 'cut.png'), png.subarray(0, 60)); // truncated inside the header
-  fs.writeFileSync(path.join(data, first, 'scan.bmp'), Buffer.from('BM not read')); // not a format carclass reads
+  fs.writeFileSync(path.join(data, first, 'anim.gif'), Buffer.from('GIF89a not read')); // not a format carclass reads
   fs.writeFileSync(path.join(data, first, 'notes.txt'), 'a note');
   fs.mkdirSync(path.join(data, 'lonely'));
   fs.copyFileSync(path.join(data, first, 'img4.jpg'), path.join(data, 'lonely', 'only.jpg')); // 1 image: too small to split
@@ -57,9 +57,9 @@ test('folders + PNG + --val-split + --test-dir: the summary names what was left 
   expect(r.stdout).toMatch(/Rejected 1 file\(s\) without a usable label: loose\.jpg \(not inside a class folder/);
   expect(r.stdout).toContain('Data left out: 1 rejected file(s), 1 dropped class(es), 2 undecodable image(s) (all listed in manifest.json)');
   expect(r.stdout).toMatch(/dropped classes: "lonely" \(1 files, too small to split\)/);
-  expect(r.stdout).toMatch(/undecodable: .*broken\.jpg \((train|val), NOT_JPEG: not a JPEG or PNG file/);
+  expect(r.stdout).toMatch(/undecodable: .*broken\.jpg \((train|val), NOT_JPEG: not a JPEG, PNG or BMP file/);
   expect(r.stdout).toMatch(/cut\.png \(test, PNG_TRUNCATED: truncated PNG data before the image data/);
-  expect(r.stdout).toContain('Not read: 2 file(s) that are not .jpg/.jpeg/.png by extension: 1 .bmp, 1 .txt');
+  expect(r.stdout).toContain('Not read: 2 file(s) that are not .jpg/.jpeg/.png/.bmp by extension: 1 .gif, 1 .txt');
   expect(r.stdout).toContain('  not read: 2 file(s)');
   // 16 test images in the folder, one undecodable: the test line says so.
   expect(r.stdout).toMatch(/test: loss [\d.]+ - accuracy [\d.]+ - top-5 [\d.]+ on 16 of 17 test images \(1 undecodable: cut\.png; listed in manifest\.json\)/);
@@ -70,7 +70,7 @@ test('folders + PNG + --val-split + --test-dir: the summary names what was left 
   expect(manifest.options).toMatchObject({ layout: 'folders', valSplit: 0.25, testSplit: 0, testDir });
   expect(manifest.rejected).toEqual([{ file: path.join(data, 'loose.jpg'), reason: expect.stringMatching(/not inside a class folder/) }]);
   expect(manifest.dropped).toEqual([{ name: 'lonely', count: 1, reason: 'too small to split' }]);
-  expect(manifest.ignored).toEqual({ count: 2, byExtension: { '.bmp': 1, '.txt': 1 } });
+  expect(manifest.ignored).toEqual({ count: 2, byExtension: { '.gif': 1, '.txt': 1 } });
   expect(manifest.undecodable.map((u: { file: string; split: string; code: string }) => [path.basename(u.file), u.code]).sort())
     .toEqual([['broken.jpg', 'NOT_JPEG'], ['cut.png', 'PNG_TRUNCATED']]);
   expect(manifest.entries.filter((e: { split: string }) => e.split === 'test')).toHaveLength(17);

@@ -33,7 +33,7 @@ async function expandInputs(inputs: string[]): Promise<string[]> {
     if (st.isDirectory()) files.push(...(await scanImages(p)));
     else files.push(path.resolve(p));
   }
-  if (!files.length) throw new UsageError(`No images (.jpg/.jpeg/.png) in ${inputs.join(', ')}`);
+  if (!files.length) throw new UsageError(`No images (.jpg/.jpeg/.png/.bmp) in ${inputs.join(', ')}`);
   return files;
 }
 

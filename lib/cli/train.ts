@@ -32,7 +32,7 @@ export const trainHelp = [
   '           --drop-small-classes (drop classes too small to split instead of stopping)',
   'Layouts:   filenames: <dir>/**/Make_Model_Year_MSRP_FrontWheelSize_HP_Displacement_EngineType_Width_Height_Length_',
   '           GasMileage_Drivetrain_PassengerCapacity_PassengerDoors_BodyStyle_id.jpg: 16 "_"-separated fields, then a',
-  '           3-letter id; numbers are digits, nan marks a missing value (never in Make); .jpg/.jpeg/.png;',
+  '           3-letter id; numbers are digits, nan marks a missing value (never in Make); .jpg/.jpeg/.png/.bmp;',
   '           class = Make, or Make_Model with --label-type model.',
   '           e.g. Audi_A4_2016_35_17_220_20_4_72_56_186_29_AWD_5_4_Sedan_aBc.jpg. Names that do not parse are counted,',
   '           shown and listed in the run\'s manifest.json, never guessed.',
@@ -269,7 +269,7 @@ export function printTrainSummary(r: TrainResult, quiet = false): void {
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Trains a classifier on a folder of JPEG/PNG images (car file names or one folder per class) or a file,label manifest (split, class weights, early stopping, report).',
+  summary: 'Trains a classifier on a folder of JPEG/PNG/BMP images (car file names or one folder per class) or a file,label manifest (split, class weights, early stopping, report).',
   usage: 'carclass train <dir> [--config file.json] [flags]',
   options: trainFlags,
   help: trainHelp,

@@ -1,12 +1,12 @@
-// Recursive image discovery (JPEG and PNG). Follows symlinks but visits each real directory once, so loops terminate.
+// Recursive image discovery (JPEG, PNG, BMP). Follows symlinks but visits each real directory once, so loops terminate.
 import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { invalid } from '../validate';
 
 const JPEG_EXTENSION = /\.jpe?g$/i;
-/** What the native image core decodes: JPEG and PNG. */
-const IMAGE_EXTENSION = /\.(jpe?g|png)$/i;
-export const IMAGE_EXTENSIONS_TEXT = '.jpg/.jpeg/.png';
+/** What the native image core decodes: JPEG, PNG and BMP. */
+const IMAGE_EXTENSION = /\.(jpe?g|png|bmp)$/i;
+export const IMAGE_EXTENSIONS_TEXT = '.jpg/.jpeg/.png/.bmp';
 
 export function isJpegName(name: string): boolean {
   return JPEG_EXTENSION.test(name);
@@ -26,13 +26,13 @@ function checkDir(dir: unknown): string {
   return path.resolve(dir);
 }
 
-/** Absolute paths of all .jpg/.jpeg/.png files (any case) under `dir`, sorted. */
+/** Absolute paths of all .jpg/.jpeg/.png/.bmp files (any case) under `dir`, sorted. */
 export async function scanImages(dir: string): Promise<string[]> {
   return (await scanFiles(dir)).images;
 }
 
 export interface ScanResult {
-  /** Images (.jpg/.jpeg/.png), absolute, sorted. */
+  /** Images (.jpg/.jpeg/.png/.bmp), absolute, sorted. */
   images: string[];
   /** Other regular files, absolute, sorted: not read, but counted so they do not vanish unnoticed. */
   others: string[];

@@ -1,4 +1,4 @@
-// JPEG/PNG decode and JPEG encode façade over the native image core. Options are validated here, before C++.
+// JPEG/PNG/BMP decode and JPEG encode façade over the native image core. Options are validated here, before C++.
 import { native } from '../native';
 import { invalid, rejectUnknownKeys, positiveInt, oneOf, booleanOption, numberIn } from '../validate';
 
@@ -82,9 +82,9 @@ export function maxFileBytesOption(name: string, value: unknown): number {
 const DECODE_KEYS = ['size', 'resize', 'preprocess', 'dct', 'lenient', 'maxPixels', 'maxFileBytes'] as const;
 
 /**
- * Decodes a JPEG or PNG file or buffer (told apart by their signature) to HWC RGB off the main thread.
+ * Decodes a JPEG, PNG or BMP file or buffer (told apart by their signature) to HWC RGB off the main thread.
  * PNG follows tf.io.decode_png(channels=3): palette and gray become RGB, alpha is dropped (not composited),
- * 16-bit samples keep their high byte. Resize and preprocessing are the same for both formats.
+ * 16-bit samples keep their high byte; BMP alpha is dropped too. Resize and preprocessing are the same for every format.
  */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw invalid('input', 'path string or Buffer', input);

@@ -1,7 +1,7 @@
 // Nothing vanishes silently: files that got no label, classes that were dropped and images that could not
 // be decoded are counted and named (first few) on the console, and listed in full in the run's manifest.json.
 import * as path from 'path';
-import { Manifest, SplitName } from '../data';
+import { IMAGE_EXTENSIONS_TEXT, Manifest, SplitName } from '../data';
 import { firstAndMore } from '../validate';
 
 export interface UndecodableImage {
@@ -89,7 +89,7 @@ export class DataSummary {
 
 function ignoredText(ignored: NonNullable<Manifest['ignored']>): string {
   const kinds = Object.entries(ignored.byExtension);
-  return `${ignored.count} file(s) that are not .jpg/.jpeg/.png by extension: ${firstAndMore(kinds, ([ext, n]) => `${n} ${ext}`)}`;
+  return `${ignored.count} file(s) that are not ${IMAGE_EXTENSIONS_TEXT} by extension: ${firstAndMore(kinds, ([ext, n]) => `${n} ${ext}`)}`;
 }
 
 /** "on 98 of 100 test images (2 undecodable: a.png, b.jpg)", or "on 100 test images" when all were evaluated. */
