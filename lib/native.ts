@@ -14,14 +14,14 @@ export function loadFailureMessage(root: string, cause: unknown): string {
     `Looked in ${path.join(root, 'build', 'Release')} and ${path.join(root, 'prebuilds', `${process.platform}-${process.arch}`)}.`,
     `Underlying error: ${reason}`,
   ];
-  if (/lib(torch|c10|turbojpeg|openblas|blas)[^ ]*\.so/.test(reason)) {
+  if (/lib(torch|c10|turbojpeg|jpeg|png16|openblas|blas)[^ ]*\.so/.test(reason)) {
     lines.push('A system library the addon links against is missing.');
   } else if (/No native build was found|Cannot find module/.test(reason)) {
     lines.push('No prebuilt binary fits this platform and no local build exists.');
   }
   lines.push(
     'To fix it:',
-    `  1. install the system libraries (LibTorch, libjpeg-turbo, OpenBLAS): sudo bash ${path.join(root, 'scripts', 'setup-system.sh')}`,
+    `  1. install the system libraries (LibTorch, libjpeg-turbo, libpng, OpenBLAS): sudo bash ${path.join(root, 'scripts', 'setup-system.sh')}`,
     '  2. if it still fails, build from source: npx carclass build   (or: npm rebuild carclass --foreground-scripts)',
   );
   return lines.join('\n');

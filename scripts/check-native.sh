@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Leak check and fuzzing of the native image core and loader (no Node, no LibTorch involved).
 #   1. builds native/tests (decode_check, mutate_fuzz) with -DCARCLASS_NATIVE_TESTS=ON
-#   2. runs decode_check over the JPEG corpus and the sample cars under valgrind --leak-check=full
+#   2. runs decode_check over the JPEG corpus, the sample cars and generated PNGs and BMPs under valgrind --leak-check=full
 #   3. fuzzes the decoder: libFuzzer (clang, ASan+UBSan) when available, and the deterministic
 #      mutation fuzzer (g++, ASan+UBSan) in any case
 # Env: FUZZ_SECONDS (libFuzzer time, default 60), FUZZ_ITERATIONS (mutation fuzzer, default 20000).
@@ -14,6 +14,12 @@ for candidate in "$data" "$root/../shared/data" /work/shared/data; do
 done
 [ -d "$data/jpeg-corpus" ] || { echo "check-native: shared/data not found (set CARCLASS_SHARED_DATA)"; exit 2; }
 inputs=("$data"/jpeg-corpus/*.jpg "$data"/cars-sample/*.jpg)
+# PNG seeds (palette, gray 1-16 bit, alpha, 16-bit RGB, interlaced) and BMP seeds (palettes, 16/24/32-bit, bit
+# fields, V5/core headers) made by the project: test/helpers/png-fixtures.js, test/helpers/bmp-fixtures.js.
+mkdir -p build/png-seeds build/bmp-seeds
+node test/helpers/png-fixtures.js build/png-seeds
+node test/helpers/bmp-fixtures.js build/bmp-seeds
+inputs+=(build/png-seeds/*.png build/bmp-seeds/*.bmp)
 
 echo "== build native tests"
 if [ -f build/CMakeCache.txt ]; then
@@ -35,7 +41,8 @@ fuzz_seconds="${FUZZ_SECONDS:-60}"
 if command -v clang++ >/dev/null 2>&1; then
   mkdir -p build/fuzz
   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Inative -o build/fuzz/fuzz_decode native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/transform.cc -lturbojpeg -ljpeg
+    -Inative -o build/fuzz/fuzz_decode native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/png.cc native/image/bmp.cc native/image/decode.cc \
+    native/image/transform.cc -lturbojpeg -ljpeg -lpng
   corpus="build/fuzz/corpus"
   mkdir -p "$corpus"
   cp -n "${inputs[@]}" "$corpus/" 2>/dev/null || true

@@ -22,10 +22,10 @@ describe('scanImages', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('finds jpg/jpeg in any case, recursively, sorted, once each despite a symlink loop', async () => {
+  test('finds jpg/jpeg/png in any case, recursively, sorted, once each despite a symlink loop', async () => {
     const files = await scanImages(dir);
     const rel = files.map((f) => path.relative(dir, f));
-    expect(rel).toEqual(['a/one.jpeg', 'b/deeper/three.jpg', 'b/two.Jpeg', 'z.JPG']);
+    expect(rel).toEqual(['a/one.jpeg', 'b/deeper/three.jpg', 'b/img.png', 'b/two.Jpeg', 'z.JPG']);
     expect(files.every((f) => path.isAbsolute(f))).toBe(true);
   });
 

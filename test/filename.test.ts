@@ -50,7 +50,7 @@ describe('parseCarFilename', () => {
   });
 
   test.each([
-    ['Audi_A5_2013_43_18_210_20_4_73_54_182_24_FWD_4_2_Convertible_eUH.png', /extension/],
+    ['Audi_A5_2013_43_18_210_20_4_73_54_182_24_FWD_4_2_Convertible_eUH.gif', /extension/],
     ['Audi_A5_2013_43_18_210_20_4_73_54_182_24_FWD_4_2_eUH.jpg', /expected 17 .* found 16/],
     ['Audi_A5_2013_43_18_210_20_4_73_54_182_24_FWD_4_2_Convertible_x_eUH.jpg', /found 18/],
     ['Audi_A5_2013_4x3_18_210_20_4_73_54_182_24_FWD_4_2_Convertible_eUH.jpg', /msrp .*"4x3"/],

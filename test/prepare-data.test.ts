@@ -61,7 +61,7 @@ describe('prepareData / prepareFromManifest', () => {
   test('errors: too-small class by default, empty folder, unknown option', async () => {
     await expect(prepareData(dir, { seed: 1 })).rejects.toThrow(/"Lada" has 2/);
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-empty-'));
-    await expect(prepareData(empty)).rejects.toThrow(/No .jpg\/.jpeg files found under/);
+    await expect(prepareData(empty)).rejects.toThrow(/No images \(.jpg\/.jpeg\/.png\/.bmp\) found under/);
     fs.writeFileSync(path.join(empty, 'holiday.jpg'), 'x');
     await expect(prepareData(empty)).rejects.toThrow(/No labelled images .*holiday.jpg: expected 17/);
     fs.rmSync(empty, { recursive: true, force: true });

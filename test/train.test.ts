@@ -142,7 +142,7 @@ describe('carclass train: errors name the key, the expected and the received val
   test('a folder without images', () => {
     const r = run(tempDir('empty'), '--out', tempDir('o'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('No .jpg/.jpeg files found under');
+    expect(r.stderr).toContain('No images (.jpg/.jpeg/.png/.bmp) found under');
   });
 });
 

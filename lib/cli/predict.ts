@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, UsageError, numberFlag } from './command';
 import { loadModel, defaultPreprocess, Model } from '../model';
-import { scanImages, prepareFromManifest, parseCarFilename, carLabel, LabelType } from '../data';
+import { scanImages, prepareFromManifest, parseCarFilename, carLabel, DatasetLabelType, labelByFolder } from '../data';
 import { predictFiles, evaluateFiles, gridImages, PassOptions, ResizeMode, PreprocessMode } from '../train/evaluate';
 import { writeReport } from '../report';
 
@@ -33,7 +33,7 @@ async function expandInputs(inputs: string[]): Promise<string[]> {
     if (st.isDirectory()) files.push(...(await scanImages(p)));
     else files.push(path.resolve(p));
   }
-  if (!files.length) throw new UsageError(`No .jpg/.jpeg files in ${inputs.join(', ')}`);
+  if (!files.length) throw new UsageError(`No images (.jpg/.jpeg/.png/.bmp) in ${inputs.join(', ')}`);
   return files;
 }
 
@@ -72,14 +72,19 @@ async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`carclass evaluate: no such folder: ${dir}`);
   const model = await loadCheckpoint(v.checkpoint);
   const classes = model.classes!;
-  const labelType = ((model.extra?.labelType as LabelType | undefined) ?? 'make');
+  const labelType = ((model.extra?.labelType as DatasetLabelType | undefined) ?? 'make');
+  if (labelType === 'manifest') throw new UsageError(`carclass evaluate: ${v.checkpoint} was trained from a label manifest, so ${dir} has no labels to read; evaluate with --manifest <run>/manifest.json --split test`);
   const files: string[] = [], labels: number[] = [];
   let unparsed = 0, unknown = 0;
-  for (const file of await scanImages(dir)) {
-    const parsed = parseCarFilename(path.basename(file));
-    const label = parsed.ok ? carLabel(parsed.record, labelType) : null;
-    if (label === null) { unparsed++; continue; }
-    const index = classes.indexOf(label);
+  // Labels as the checkpoint was trained: class folders, or car file names.
+  const labelled = labelType === 'folder' ? (await labelByFolder(dir)).labelled
+    : (await scanImages(dir)).map((file) => {
+      const parsed = parseCarFilename(path.basename(file));
+      return { file, name: parsed.ok ? carLabel(parsed.record, labelType) : null };
+    });
+  for (const { file, name } of labelled) {
+    if (name === null) { unparsed++; continue; }
+    const index = classes.indexOf(name);
     if (index < 0) { unknown++; continue; }
     files.push(file); labels.push(index);
   }

@@ -2,11 +2,14 @@
 import * as fs from 'fs';
 import { Command, UsageError, numberFlag } from './command';
 import * as path from 'path';
-import { train, TrainOptions, TrainResult, MONITORS, configPath } from '../train/train';
+import { train, TrainOptions, TrainResult, MONITORS, configPath, PATH_KEYS } from '../train/train';
+import { LAYOUTS, SEED_RATIOS, isLabelManifestPath } from '../data';
+import { testCountText } from '../train/data-summary';
 import { ARCHS } from '../model';
 
 export const trainFlags = {
   config: { type: 'string' }, out: { type: 'string', short: 'o' }, manifest: { type: 'string' }, 'prefilter-manifest': { type: 'string' },
+  layout: { type: 'string' }, 'val-split': { type: 'string' }, 'test-split': { type: 'string' }, 'val-dir': { type: 'string' }, 'test-dir': { type: 'string' },
   'label-type': { type: 'string' }, 'top-n': { type: 'string' }, 'min-count': { type: 'string' }, seed: { type: 'string' },
   arch: { type: 'string' }, head: { type: 'string' }, size: { type: 'string' }, resize: { type: 'string' },
   weights: { type: 'string' }, 'allow-partial': { type: 'boolean' }, unfreeze: { type: 'string' },
@@ -20,10 +23,22 @@ export const trainFlags = {
 
 export const trainHelp = [
   'Values shown are the defaults; a|b lists every accepted value; [min, max] is the accepted range.',
-  'Data:      <dir> | --manifest run/manifest.json   --prefilter-manifest m.jsonl   --label-type make|model (default make)',
+  'Data:      <dir> | --manifest run/manifest.json (repeat a run\'s split) | --manifest labels.csv|labels.jsonl (file,label[,split] rows)',
+  '           --layout auto|filenames|folders|manifest (default auto: folders when <dir> holds only sub-folders and fewer',
+  '           than half of its images have car file names; manifest for a .csv/.jsonl --manifest; filenames otherwise)',
+  '           --val-split 0.1875 (0, 1)   --test-split 0.25 [0, 1) (sum < 1; per class, seeded)   --val-dir DIR  --test-dir DIR',
+  '           --prefilter-manifest m.jsonl   --label-type make|model (file-name layout only; default make)',
   '           --top-n 300 (>= 1; keep the N largest classes)   --min-count 1 (>= 1; drop classes with fewer files)   --seed 1 (>= 0)',
   '           --drop-small-classes (drop classes too small to split instead of stopping)',
-  '           file names: make_model_year_..._id.jpg (the car dataset format; names that do not parse are listed in the manifest)',
+  'Layouts:   filenames: <dir>/**/Make_Model_Year_MSRP_FrontWheelSize_HP_Displacement_EngineType_Width_Height_Length_',
+  '           GasMileage_Drivetrain_PassengerCapacity_PassengerDoors_BodyStyle_id.jpg: 16 "_"-separated fields, then a',
+  '           3-letter id; numbers are digits, nan marks a missing value (never in Make); .jpg/.jpeg/.png/.bmp;',
+  '           class = Make, or Make_Model with --label-type model.',
+  '           e.g. Audi_A4_2016_35_17_220_20_4_72_56_186_29_AWD_5_4_Sedan_aBc.jpg. Names that do not parse are counted,',
+  '           shown and listed in the run\'s manifest.json, never guessed.',
+  '           folders: <dir>/<class>/**/<image> (Keras image_dataset_from_directory, torchvision ImageFolder; classes sorted).',
+  '           manifest: CSV (optional header file,label[,split]; RFC 4180 quotes) or JSONL {"file","label"[,"split"]};',
+  '           paths relative to the manifest\'s folder.',
   'Model:     --arch resnet50v2|resnet-small|resnet-tiny|vgg16 (default resnet50v2)   --head gap|vgg (default gap)',
   '           --size 212x320 (HEIGHTxWIDTH)   --resize crop_or_pad|bilinear|nearest (default crop_or_pad)',
   '           --weights keras_notop.h5 [--allow-partial]   --unfreeze all|none|conv5,post (regular expressions; default all)',
@@ -73,6 +88,11 @@ export function trainOptionsFromFlags(v: Record<string, any>, positionals: strin
   set('outDir', v.out);
   set('manifest', v.manifest);
   set('prefilterManifest', v['prefilter-manifest']);
+  set('layout', v.layout);
+  set('valSplit', numberFlag('val-split', v['val-split'], { min: 0, max: 1 }));
+  set('testSplit', numberFlag('test-split', v['test-split'], { min: 0, max: 1 }));
+  set('valDir', v['val-dir']);
+  set('testDir', v['test-dir']);
   set('labelType', v['label-type']);
   set('topN', numberFlag('top-n', v['top-n'], { integer: true, min: 1 }));
   set('minCount', numberFlag('min-count', v['min-count'], { integer: true, min: 1 }));
@@ -125,7 +145,7 @@ export function mergeTrainOptions(v: Record<string, any>, positionals: string[],
 
 /** Option key -> the flag that sets it, for messages. */
 const FLAG_OF: Record<string, string> = {
-  dir: '<dir>', manifest: '--manifest', prefilterManifest: '--prefilter-manifest', labelType: '--label-type', topN: '--top-n', minCount: '--min-count',
+  dir: '<dir>', manifest: '--manifest', layout: '--layout', valSplit: '--val-split', testSplit: '--test-split', valDir: '--val-dir', testDir: '--test-dir', prefilterManifest: '--prefilter-manifest', labelType: '--label-type', topN: '--top-n', minCount: '--min-count',
   seed: '--seed', arch: '--arch', head: '--head', inputSize: '--size', resize: '--resize', weights: '--weights', allowPartial: '--allow-partial',
   unfreeze: '--unfreeze', epochs: '--epochs', batchSize: '--batch-size', learningRate: '--lr', schedule: '--schedule', headEpochs: '--head-epochs',
   headLearningRate: '--head-lr', classWeights: '--class-weights', augment: '--augment-p/--no-augment', earlyStopping: '--patience/--monitor/--min-delta',
@@ -141,6 +161,8 @@ function enumCheck(flag: string, value: unknown, choices: readonly string[]): vo
 /** Checks every enumerated value (from flags or --config) before any data is scanned or any folder made. */
 export function checkTrainEnums(o: Partial<TrainOptions>): void {
   enumCheck('--arch', o.arch, ARCHS);
+  enumCheck('--layout', o.layout, LAYOUTS);
+  checkSplitFlags(o);
   enumCheck('--label-type', o.labelType, ['make', 'model']);
   enumCheck('--head', o.head, ['gap', 'vgg']);
   enumCheck('--resize', o.resize, ['crop_or_pad', 'bilinear', 'nearest']);
@@ -150,11 +172,27 @@ export function checkTrainEnums(o: Partial<TrainOptions>): void {
   if (o.earlyStopping && typeof o.earlyStopping === 'object') enumCheck('--monitor', o.earlyStopping.monitor, MONITORS);
 }
 
+/** --val-split/--test-split ranges and their clashes with --val-dir/--test-dir, in flag names, before any data is read. */
+function checkSplitFlags(o: Partial<TrainOptions>): void {
+  if (o.valSplit !== undefined && !(typeof o.valSplit === 'number' && o.valSplit > 0 && o.valSplit < 1)) throw new UsageError(`Expected a number in (0, 1) for --val-split but received ${JSON.stringify(o.valSplit)}`);
+  if (o.testSplit !== undefined && !(typeof o.testSplit === 'number' && o.testSplit >= 0 && o.testSplit < 1)) throw new UsageError(`Expected a number in [0, 1) for --test-split but received ${JSON.stringify(o.testSplit)}`);
+  if (o.valSplit !== undefined && o.valDir !== undefined) throw new UsageError('carclass train: give --val-split or --val-dir, not both');
+  if (o.testSplit !== undefined && o.testDir !== undefined) throw new UsageError('carclass train: give --test-split or --test-dir, not both');
+  const val = o.valDir !== undefined ? 0 : o.valSplit ?? SEED_RATIOS[1];
+  const test = o.testDir !== undefined ? 0 : o.testSplit ?? SEED_RATIOS[2];
+  if (val + test >= 1) throw new UsageError(`carclass train: --val-split ${val} + --test-split ${test} must be below 1 (images must be left to train on)`);
+  if (o.manifest !== undefined && o.dir !== undefined) throw new UsageError(`carclass train: give a folder or --manifest ${o.manifest}, not both`);
+  if (o.manifest !== undefined && !isLabelManifestPath(o.manifest)) {
+    const given = (['layout', 'valSplit', 'testSplit', 'valDir', 'testDir'] as const).filter((k) => o[k] !== undefined).map((k) => FLAG_OF[k]);
+    if (given.length) throw new UsageError(`carclass train: --manifest ${o.manifest} repeats a run's split as it was; ${given.join(', ')} cannot change it (a .csv/.jsonl label manifest can be split)`);
+  }
+}
+
 /** Keys a resumed run may change; everything else comes from the run's config.json. */
 const RESUME_MAY_CHANGE = new Set(['outDir', 'resume', 'epochs', 'learningRate', 'earlyStopping', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError']);
 
 function same(key: string, a: unknown, b: unknown): boolean {
-  if ((key === 'dir' || key === 'manifest' || key === 'prefilterManifest' || key === 'weights') && typeof a === 'string' && typeof b === 'string') return path.resolve(a) === path.resolve(b);
+  if (PATH_KEYS.includes(key) && typeof a === 'string' && typeof b === 'string') return path.resolve(a) === path.resolve(b);
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
@@ -214,19 +252,24 @@ function isRunFolder(dir: string): boolean {
   return ['checkpoints', 'manifest.json', 'train-state.json'].some((f) => fs.existsSync(path.join(dir, f)));
 }
 
-export function printTrainSummary(r: TrainResult): void {
+export function printTrainSummary(r: TrainResult, quiet = false): void {
   console.log(`\n${r.status === 'completed' ? 'Training finished' : r.status === 'early_stopped' ? 'Training stopped early' : `Training ${r.status}`}` +
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
-  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
+  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} ${testCountText(r.test.count, r.data)}.`);
+  else if (r.data && r.data.testImages === 0) console.log('No test split (--test-split 0 or an empty --test-dir): no test evaluation.');
   if (fs.existsSync(r.checkpoints.best)) console.log(`Best checkpoint: ${r.checkpoints.best}`);
   else if (fs.existsSync(r.checkpoints.last)) console.log(`No best checkpoint yet (no epoch finished validation); last checkpoint: ${r.checkpoints.last}`);
   else console.log('No checkpoint was written.');
   if (r.report) console.log(`Reports: ${r.report.markdown} (and PNGs beside it)`);
+  // --quiet hides the run's log, not what it left out.
+  if (quiet && r.data && r.data.rejected + r.data.droppedClasses + r.data.undecodable.length > 0) {
+    console.log(`Left out: ${r.data.rejected} rejected file(s), ${r.data.droppedClasses} dropped class(es), ${r.data.undecodable.length} undecodable image(s); all listed in ${path.join(r.outDir, 'manifest.json')}`);
+  }
 }
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Trains a classifier on a folder of JPEGs named in the dataset format (split, class weights, early stopping, report).',
+  summary: 'Trains a classifier on a folder of JPEG/PNG/BMP images (car file names or one folder per class) or a file,label manifest (split, class weights, early stopping, report).',
   usage: 'carclass train <dir> [--config file.json] [flags]',
   options: trainFlags,
   help: trainHelp,
@@ -249,7 +292,7 @@ export const trainCommand: Command = {
       if (!existed && fs.existsSync(outDir) && !fs.existsSync(path.join(outDir, 'checkpoints', 'last'))) fs.rmSync(outDir, { recursive: true, force: true });
       throw e;
     }
-    printTrainSummary(result);
+    printTrainSummary(result, options.progress === 'quiet');
     return result.status === 'nan' ? 1 : result.status === 'interrupted' ? 130 : 0;
   },
 };

@@ -28,8 +28,12 @@ export interface BuildDatasetOptions {
   minCount?: number;
 }
 
+/** Where class names come from: the car file name (make or make_model), the class folder, or a label manifest's column. */
+export type DatasetLabelType = LabelType | 'folder' | 'manifest';
+export const DATASET_LABEL_TYPES: readonly DatasetLabelType[] = ['make', 'model', 'folder', 'manifest'];
+
 export interface Dataset {
-  labelType: LabelType;
+  labelType: DatasetLabelType;
   /** Sorted class names; a sample's label indexes this list. */
   classes: string[];
   samples: Sample[];
@@ -49,13 +53,24 @@ export function checkBuildDatasetOptions(options: BuildDatasetOptions = {}): Req
   };
 }
 
+/** A file with its class name, before classes are counted and cut. */
+export interface LabelledFile {
+  file: string;
+  name: string;
+}
+
 /** Labels `files` by parsing their names. Files whose names do not parse are listed in `rejected`, never guessed. */
 export function buildDataset(files: readonly string[], options: BuildDatasetOptions = {}): Dataset {
   if (!Array.isArray(files)) throw invalid('files', 'array of file paths', files);
   const { labelType, topN, minCount } = checkBuildDatasetOptions(options);
+  const { labelled, rejected } = labelByFilename(files, labelType);
+  return datasetFromLabels(labelled, rejected, { labelType, topN, minCount });
+}
+
+/** The car file-name layout: each file's class from its own name. */
+export function labelByFilename(files: readonly string[], labelType: LabelType): { labelled: LabelledFile[]; rejected: RejectedFile[] } {
   const rejected: RejectedFile[] = [];
-  const labelled: Array<{ file: string; name: string }> = [];
-  const counts = new Map<string, number>();
+  const labelled: LabelledFile[] = [];
   for (const file of files) {
     if (typeof file !== 'string') throw invalid('files[]', 'string', file);
     const parsed = parseCarFilename(file);
@@ -69,11 +84,23 @@ export function buildDataset(files: readonly string[], options: BuildDatasetOpti
       continue;
     }
     labelled.push({ file, name });
-    counts.set(name, (counts.get(name) ?? 0) + 1);
   }
+  return { labelled, rejected };
+}
+
+/**
+ * Counts labelled files per class, keeps the top N with at least minCount files and sorts the class list.
+ * `knownClasses` (folder layout: every class folder, even an empty one) appear as dropped classes when they hold no file.
+ */
+export function datasetFromLabels(labelled: readonly LabelledFile[], rejected: RejectedFile[],
+  options: { labelType: DatasetLabelType; topN: number; minCount: number; knownClasses?: readonly string[] }): Dataset {
+  const { labelType, topN, minCount } = options;
+  const counts = new Map<string, number>();
+  for (const { name } of labelled) counts.set(name, (counts.get(name) ?? 0) + 1);
   // Most frequent first, ties by name, so the cut at topN is deterministic.
   const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]));
   const dropped: DroppedClass[] = [];
+  for (const name of options.knownClasses ?? []) if (!counts.has(name)) dropped.push({ name, count: 0, reason: 'its folder holds no images' });
   const kept: string[] = [];
   ranked.forEach(([name, count], rank) => {
     if (count < minCount) dropped.push({ name, count, reason: `fewer than minCount=${minCount} files` });

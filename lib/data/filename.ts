@@ -1,4 +1,4 @@
-// Parser for the car dataset's file names (REFERENCE section 1): 16 `_`-separated fields, a 3-letter id, .jpg.
+// Parser for the car dataset's file names (REFERENCE section 1): 16 `_`-separated fields, a 3-letter id, .jpg (.jpeg, .png and .bmp accepted too).
 import * as path from 'path';
 
 export interface CarRecord {
@@ -48,7 +48,7 @@ export const CAR_FIELD_NAMES: readonly string[] = [...FIELDS.map((f) => f.key), 
 const MISSING = 'nan';
 const NUMBER = /^\d+(\.\d+)?$/;
 const ID = /^[A-Za-z]{3}$/;
-const EXTENSION = /\.jpe?g$/i;
+const EXTENSION = /\.(jpe?g|png|bmp)$/i;
 
 /**
  * Parses a file name (a path is accepted; only its base name is read). Never guesses: any deviation from the
@@ -57,7 +57,7 @@ const EXTENSION = /\.jpe?g$/i;
 export function parseCarFilename(name: string): CarParseResult {
   if (typeof name !== 'string') return { ok: false, reason: `file name must be a string, received ${typeof name}` };
   const base = path.basename(name);
-  if (!EXTENSION.test(base)) return { ok: false, reason: `extension is not .jpg or .jpeg in ${JSON.stringify(base)}` };
+  if (!EXTENSION.test(base)) return { ok: false, reason: `extension is not .jpg, .jpeg, .png or .bmp in ${JSON.stringify(base)}` };
   const parts = base.replace(EXTENSION, '').split('_');
   if (parts.length !== FIELDS.length + 1) {
     return { ok: false, reason: `expected ${FIELDS.length + 1} "_"-separated fields (16 + id), found ${parts.length}` };

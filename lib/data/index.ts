@@ -1,4 +1,5 @@
-export { scanImages, isJpegName, compareStrings } from './scan';
+export { scanImages, scanFiles, countByExtension, isJpegName, isImageName, compareStrings, IMAGE_EXTENSIONS_TEXT } from './scan';
+export type { ScanResult } from './scan';
 export { parseCarFilename, parseCarFilenameOrThrow, carLabel, CAR_FIELD_NAMES } from './filename';
 export type { CarRecord, CarParseResult, LabelType } from './filename';
 export { buildDataset, balancedClassWeights, DEFAULT_TOP_N } from './dataset';
@@ -10,3 +11,11 @@ export type { Manifest, ManifestEntry, CreateManifestInput } from './manifest';
 export { mulberry32, shuffleInPlace, randomInt, checkSeed } from './random';
 export { prepareData, prepareFromManifest } from './prepare';
 export type { PrepareOptions, PreparedData } from './prepare';
+export { planSplit } from './prepare';
+export type { SplitPlan } from './prepare';
+export { labelSource, detectLayout, labelByFolder, isLabelManifestPath, LAYOUTS } from './sources';
+export type { Layout, ResolvedLayout, LabelledSource, SourceFile } from './sources';
+export { readLabelManifest, parseCsv } from './label-manifest';
+export type { LabelManifest, LabelManifestRow } from './label-manifest';
+export { datasetFromLabels, labelByFilename, DATASET_LABEL_TYPES } from './dataset';
+export type { DatasetLabelType, LabelledFile } from './dataset';

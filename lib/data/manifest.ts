@@ -1,8 +1,8 @@
 // The split on disk: manifest.json (authoritative, re-read by --manifest) and manifest.csv (for people and spreadsheets).
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { DroppedClass, RejectedFile, Sample } from './dataset';
-import { LabelType } from './filename';
+import { DATASET_LABEL_TYPES, DatasetLabelType, DroppedClass, RejectedFile, Sample } from './dataset';
+import { countByExtension } from './scan';
 import { SPLIT_NAMES, SplitName, SplitResult } from './split';
 
 export const MANIFEST_VERSION = 1;
@@ -18,7 +18,7 @@ export interface Manifest {
   version: number;
   /** Absolute directory the entries are relative to. */
   root: string;
-  labelType: LabelType;
+  labelType: DatasetLabelType;
   classes: string[];
   seed: number;
   /** Every option that shaped the dataset and the split (topN, minCount, ratios, onTooSmall, ...). */
@@ -28,18 +28,24 @@ export interface Manifest {
   classWeights?: number[];
   rejected?: RejectedFile[];
   dropped?: DroppedClass[];
+  /** Files found that are not images by extension (not read): how many, by extension. */
+  ignored?: { count: number; byExtension: Record<string, number> };
+  /** Images a run could not decode (added by train() once it has seen them), with the split each belongs to. */
+  undecodable?: Array<{ file: string; split: SplitName; code: string; reason: string }>;
   createdAt?: string;
 }
 
 export interface CreateManifestInput {
   root: string;
-  labelType: LabelType;
+  labelType: DatasetLabelType;
   seed: number;
   options: Record<string, unknown>;
   split: SplitResult;
   classWeights?: number[];
   rejected?: RejectedFile[];
   dropped?: DroppedClass[];
+  /** Non-image files the scan found (not read). */
+  ignored?: string[];
 }
 
 function relativeTo(root: string, file: string): string {
@@ -65,6 +71,7 @@ export function createManifest(input: CreateManifestInput): Manifest {
     ...(input.classWeights ? { classWeights: [...input.classWeights] } : {}),
     rejected: input.rejected ?? [],
     dropped: [...(input.dropped ?? []), ...droppedBySplit],
+    ...(input.ignored && input.ignored.length ? { ignored: { count: input.ignored.length, byExtension: countByExtension(input.ignored) } } : {}),
     createdAt: new Date().toISOString(),
   };
 }
@@ -101,7 +108,7 @@ function checkManifest(value: unknown, where: string): Manifest {
   const m = value as Manifest;
   if (m.version !== MANIFEST_VERSION) fail(where, `version must be ${MANIFEST_VERSION}, found ${JSON.stringify(m.version)}`);
   if (typeof m.root !== 'string') fail(where, 'root must be a string');
-  if (m.labelType !== 'make' && m.labelType !== 'model') fail(where, `labelType must be make or model, found ${JSON.stringify(m.labelType)}`);
+  if (!DATASET_LABEL_TYPES.includes(m.labelType)) fail(where, `labelType must be one of ${DATASET_LABEL_TYPES.join(', ')}, found ${JSON.stringify(m.labelType)}`);
   if (!Array.isArray(m.classes) || m.classes.length === 0 || m.classes.some((c) => typeof c !== 'string')) fail(where, 'classes must be a non-empty array of strings');
   if (new Set(m.classes).size !== m.classes.length) fail(where, 'classes contains duplicates');
   if (!Number.isInteger(m.seed)) fail(where, 'seed must be an integer');

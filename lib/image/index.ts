@@ -1,4 +1,4 @@
-// JPEG decode/encode façade over the native image core. Options are validated here, before C++.
+// JPEG/PNG/BMP decode and JPEG encode façade over the native image core. Options are validated here, before C++.
 import { native } from '../native';
 import { invalid, rejectUnknownKeys, positiveInt, oneOf, booleanOption, numberIn } from '../validate';
 
@@ -23,9 +23,12 @@ export interface DecodeOptions {
   resize?: ResizeMethod;
   /** 'tf' x/127.5-1, 'caffe' BGR minus ImageNet mean, 'none' uint8 (default). */
   preprocess?: Preprocess;
-  /** 'fast' = libjpeg IFAST (TensorFlow's default), 'accurate' = ISLOW. */
+  /** JPEG only: 'fast' = libjpeg IFAST (TensorFlow's default), 'accurate' = ISLOW. */
   dct?: DctMethod;
-  /** Accept libjpeg warnings (truncated data, stray bytes) instead of failing; a fatal error after a warning still fails. */
+  /**
+   * JPEG: accept libjpeg warnings (truncated data, stray bytes) instead of failing; a fatal error after a warning still fails.
+   * PNG: also accept CRC errors and image data that ends early (rows not reached stay 0); ancillary-chunk problems never fail.
+   */
   lenient?: boolean;
   /** Reject images with more pixels than this, from the header, before allocating (default 50 Mpx). */
   maxPixels?: number;
@@ -38,7 +41,7 @@ export interface DecodedImage {
   shape: [number, number, number];
 }
 
-/** Error from the native image code; `code` tells bad files apart (JPEG_TRUNCATED, NOT_JPEG, ...). */
+/** Error from the native image code; `code` tells bad files apart (JPEG_TRUNCATED, PNG_CORRUPT, NOT_JPEG for neither format, ...). */
 export interface ImageError extends Error {
   code: string;
   file?: string;
@@ -78,7 +81,11 @@ export function maxFileBytesOption(name: string, value: unknown): number {
 
 const DECODE_KEYS = ['size', 'resize', 'preprocess', 'dct', 'lenient', 'maxPixels', 'maxFileBytes'] as const;
 
-/** Decodes a JPEG file or buffer to HWC RGB off the main thread. */
+/**
+ * Decodes a JPEG, PNG or BMP file or buffer (told apart by their signature) to HWC RGB off the main thread.
+ * PNG follows tf.io.decode_png(channels=3): palette and gray become RGB, alpha is dropped (not composited),
+ * 16-bit samples keep their high byte; BMP alpha is dropped too. Resize and preprocessing are the same for every format.
+ */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw invalid('input', 'path string or Buffer', input);
   if (typeof options !== 'object' || options === null) throw invalid('options', 'object', options);

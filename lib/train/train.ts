@@ -1,7 +1,7 @@
 // The fit() loop: data -> loader -> engine steps -> callbacks -> checkpoints -> test report.
 import * as fs from 'fs';
 import * as path from 'path';
-import { prepareData, prepareFromManifest, writeManifest, PreparedData } from '../data';
+import { prepareData, prepareFromManifest, writeManifest, PreparedData, isLabelManifestPath, Layout } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
 import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
@@ -14,6 +14,7 @@ import {
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { DataSummary, DataReport, testCountText } from './data-summary';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -25,10 +26,20 @@ export interface EarlyStoppingConfig {
 }
 
 export interface TrainOptions {
-  /** Folder of JPEGs named in the dataset's format (or give `manifest`). */
+  /** Folder of images: car file names (flat), or one sub-folder per class (or give `manifest`). */
   dir?: string;
-  /** A manifest written by an earlier run: repeats its split exactly. */
+  /** A run's manifest.json (repeats its split exactly), or a .csv/.jsonl label manifest of file,label[,split]. */
   manifest?: string;
+  /** How `dir` is labelled: 'auto' (default), 'filenames', 'folders'; 'manifest' for a .csv/.jsonl `manifest`. */
+  layout?: Layout;
+  /** Fraction of each class held out for validation, in (0, 1); default 0.1875. */
+  valSplit?: number;
+  /** Fraction of each class held out for the test, in [0, 1); default 0.25. */
+  testSplit?: number;
+  /** Separate validation folder (same layout as `dir`). */
+  valDir?: string;
+  /** Separate test folder (same layout as `dir`). */
+  testDir?: string;
   /** Restricts `dir` to the files a prefilter manifest kept. */
   prefilterManifest?: string;
   /** Run folder: manifest, checkpoints, logs and the report go here. */
@@ -93,9 +104,11 @@ export interface TrainResult {
   report?: ReportFiles;
   seconds: number;
   message?: string;
+  /** What the run left out: rejected files, dropped classes, undecodable images (all in manifest.json). */
+  data?: DataReport;
 }
 
-const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
+const TRAIN_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
   'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
@@ -170,16 +183,19 @@ export function configPath(outDir: string): string {
 }
 
 /** Keys of config.json: every resolved option that shapes the run (no stream, model object or callbacks). */
-export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
+export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
   'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay', 'labelSmoothing',
   'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError'] as const;
+
+/** Options that hold paths: recorded absolute, compared resolved. */
+export const PATH_KEYS: readonly string[] = ['dir', 'manifest', 'valDir', 'testDir', 'prefilterManifest', 'weights'];
 
 function runConfig(o: ReturnType<typeof resolveTrainOptions>): Record<string, unknown> {
   const c: Record<string, unknown> = {};
   for (const k of RUN_CONFIG_KEYS) {
     let v = (o as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    if ((k === 'dir' || k === 'manifest' || k === 'prefilterManifest' || k === 'weights') && typeof v === 'string') v = path.resolve(v);
+    if (PATH_KEYS.includes(k) && typeof v === 'string') v = path.resolve(v);
     c[k] = v;
   }
   if (o.model) c.arch = o.model.arch;
@@ -191,10 +207,18 @@ function statePath(outDir: string): string {
 }
 
 async function loadData(o: ReturnType<typeof resolveTrainOptions>, log: (s: string) => void): Promise<PreparedData> {
-  if (o.manifest) return prepareFromManifest(o.manifest);
+  const labelManifest = o.manifest !== undefined && isLabelManifestPath(o.manifest);
+  if (o.manifest && o.dir) throw new TypeError(`Give dir (a folder) or manifest (${o.manifest}), not both`);
+  if (o.manifest && !labelManifest) {
+    const extra = (['layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'ratios'] as const).filter((k) => o[k] !== undefined);
+    if (extra.length) throw new TypeError(`manifest ${o.manifest} is a run's split, repeated as it was; ${extra.join(', ')} cannot change it`);
+    return prepareFromManifest(o.manifest);
+  }
   const options = { labelType: o.labelType, topN: o.topN, minCount: o.minCount, ratios: o.ratios, seed: o.seed, onTooSmall: o.onTooSmall,
-    classWeights: o.classWeights === 'balanced', warn: log };
-  if (!o.prefilterManifest) return prepareData(o.dir!, options);
+    classWeights: o.classWeights === 'balanced', warn: log, layout: o.layout, valSplit: o.valSplit, testSplit: o.testSplit, valDir: o.valDir, testDir: o.testDir };
+  for (const k of Object.keys(options) as Array<keyof typeof options>) if (options[k] === undefined) delete options[k];
+  if (labelManifest && o.prefilterManifest) throw new TypeError('prefilterManifest restricts a folder (dir); a label manifest lists its files itself');
+  if (!o.prefilterManifest) return prepareData(labelManifest ? o.manifest! : o.dir!, options);
   // Only the files the prefilter kept: labels, split and weights then see exactly what training sees.
   const root = path.resolve(o.dir!);
   const kept = new Set((await keptFiles(o.prefilterManifest)).map((f) => path.resolve(root, f)));
@@ -239,7 +263,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { classes, splits } = data;
   const numClasses = classes.length;
   const weights = o.classWeights === 'balanced' ? data.classWeights : null;
-  log(`${numClasses} classes; ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
+  log(`${numClasses} classes (${data.manifest.options.layout ?? 'filenames'} layout); ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
+  const summary = new DataSummary(data.manifest);
+  for (const line of summary.dataLines()) log(line);
 
   // Model: fresh, or the last checkpoint (weights + optimizer state) when resuming.
   const resumeState: TrainState | null = o.resume && fs.existsSync(statePath(outDir)) ? JSON.parse(fs.readFileSync(statePath(outDir), 'utf8')) : null;
@@ -390,6 +416,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     bestEpoch = end.bestEpoch + 1;
   }
 
+  summary.add('train', trainLoader.stats().errors);
+  summary.add('val', valLoader.stats().errors);
   const result: TrainResult = { status, epochsRun: epoch, bestEpoch, history, classes, outDir, checkpoints, seconds: (Date.now() - started) / 1000, ...(message ? { message } : {}) };
   if (!o.skipReport && status !== 'interrupted' && status !== 'nan' && splits.test.length) {
     const labels = splits.test.map((s) => s.label);
@@ -403,8 +431,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
       info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
     });
-    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)}; report in ${path.join(outDir, 'report')}`);
+    summary.add('test', predictions.errors.map((e) => ({ code: 'UNDECODABLE', ...e })));
+    result.data = summary.report(splits.test.length, metrics.count);
+    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)} ${testCountText(metrics.count, result.data)}; report in ${path.join(outDir, 'report')}`);
   }
+  result.data ??= summary.report(splits.test.length);
+  for (const line of summary.summaryLines()) log(line);
+  // The full lists go to manifest.json (rejected and dropped are there from the start).
+  if (result.data.undecodable.length) await writeManifest(outDir, summary.manifestWithUndecodable());
   return result;
 }
 

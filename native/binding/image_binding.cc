@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "binding/common.h"
+#include "image/decode.h"
 #include "image/jpeg.h"
 #include "image/random.h"
 #include "image/transform.h"
@@ -51,7 +52,7 @@ Napi::Value DecodeImage(const Napi::CallbackInfo& info) {
       env,
       [=]() {
         if (!path.empty()) image::ReadFile(path, *bytes, decode.maxFileBytes);
-        image::RgbImage rgb = image::DecodeJpeg(bytes->data(), bytes->size(), decode);
+        image::RgbImage rgb = image::DecodeImageBytes(bytes->data(), bytes->size(), decode);
         DecodedImage out;
         out.height = height > 0 ? height : rgb.height;
         out.width = width > 0 ? width : rgb.width;

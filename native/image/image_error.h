@@ -5,8 +5,10 @@
 
 namespace carclass::image {
 
-// Codes: FILE_NOT_FOUND, FILE_UNREADABLE, FILE_EMPTY, NOT_JPEG, JPEG_TRUNCATED, JPEG_CORRUPT,
-// JPEG_UNSUPPORTED (12-bit, odd colour spaces), JPEG_TOO_LARGE, INVALID_ARGUMENT.
+// Codes: FILE_NOT_FOUND, FILE_UNREADABLE, FILE_EMPTY, FILE_TOO_LARGE, NOT_JPEG (neither JPEG nor PNG),
+// JPEG_TRUNCATED, JPEG_CORRUPT, JPEG_UNSUPPORTED (12-bit, odd colour spaces), JPEG_TOO_LARGE,
+// PNG_TRUNCATED, PNG_CORRUPT, NOT_PNG (DecodePng called directly), BMP_TRUNCATED, BMP_CORRUPT,
+// BMP_UNSUPPORTED, BMP_TOO_LARGE, NOT_BMP, PNG_TOO_LARGE, PNG_UNSUPPORTED, INVALID_ARGUMENT.
 class ImageError : public std::runtime_error {
  public:
   ImageError(std::string code, const std::string& reason)

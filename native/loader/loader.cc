@@ -6,6 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "image/decode.h"
 #include "image/random.h"
 
 namespace carclass::loader {
@@ -197,9 +198,9 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
     image::ReadFile(file, bytes, options_.decode.maxFileBytes);
     // crop_or_pad keeps only the central rows: skip the IDCT/upsampling/colour work for the rest.
     if (options_.resize == image::Resize::CropOrPad) {
-      image::DecodeJpegCenterRows(bytes.data(), bytes.size(), options_.decode, options_.height, decoded);
+      image::DecodeImageBytesCenterRows(bytes.data(), bytes.size(), options_.decode, options_.height, decoded);
     } else {
-      image::DecodeJpeg(bytes.data(), bytes.size(), options_.decode, decoded);
+      image::DecodeImageBytes(bytes.data(), bytes.size(), options_.decode, decoded);
     }
     {
       std::unique_lock<std::mutex> lock(mutex_);

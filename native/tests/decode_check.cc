@@ -1,4 +1,4 @@
-// Exercises decode (both DCTs, strict and lenient), every resize, encode and the loader (threads,
+// Exercises decode (JPEG and PNG; both DCTs, strict and lenient), every resize, encode and the loader (threads,
 // skip and throw, early cancel, close) on the given files, for valgrind's leak check.
 // Usage: decode_check FILE...
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "image/decode.h"
 #include "image/jpeg.h"
 #include "image/transform.h"
 #include "loader/loader.h"
@@ -24,7 +25,9 @@ int main(int argc, char** argv) {
     for (image::Dct dct : {image::Dct::Fast, image::Dct::Accurate}) {
       for (bool lenient : {false, true}) {
         try {
-          image::RgbImage rgb = image::DecodeJpegFile(file, {dct, lenient, 50'000'000});
+          std::vector<uint8_t> encoded;
+          image::ReadFile(file, encoded);
+          image::RgbImage rgb = image::DecodeImageBytes(encoded.data(), encoded.size(), {dct, lenient, 50'000'000});
           // No row may be 32-byte aligned (libjpeg-turbo would stream it past the cache; jpeg.h).
           for (int y = 0; y < rgb.height; ++y) {
             if (reinterpret_cast<uintptr_t>(rgb.Row(y)) % 32 != 16) {
