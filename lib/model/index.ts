@@ -5,6 +5,8 @@ import { native } from '../native';
 import { setThreads } from '../runtime';
 import { invalid, rejectUnknownKeys, positiveInt, numberIn, oneOf, nonNegativeInt, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { fitModel, evaluateModel } from '../train/fit';
+import type { FitData, FitOptions, History, EvaluateOptions, EvaluateLogs } from '../train/fit';
 
 export const ARCHS = ['resnet50v2', 'resnet-small', 'resnet-tiny', 'vgg16'] as const;
 export const HEADS = ['gap', 'vgg', 'imagenet'] as const;
@@ -50,6 +52,8 @@ export interface ArrayInput {
 export interface BatchLike {
   handle: unknown;
   size?: number;
+  /** Per-sample loss weights for this step instead of the batch's own. */
+  sampleWeights?: Float32Array;
 }
 export type ModelInput = ArrayInput | BatchLike;
 
@@ -250,7 +254,14 @@ export class Model {
 
   private toNativeInput(input: ModelInput, needLabels: boolean): unknown {
     if (typeof input !== 'object' || input === null) throw invalid('input', 'loader batch or { x, shape, labels? }', input);
-    if ('handle' in input) return { handle: input.handle };
+    if ('handle' in input) {
+      // A batch with its own sampleWeights (fit()'s classWeights) replaces the weights the loader gave it.
+      const w = (input as BatchLike).sampleWeights;
+      if (w === undefined) return { handle: input.handle };
+      const n = (input as BatchLike).size;
+      if (!isTyped(w, 'Float32Array') || (n !== undefined && w.length !== n)) throw invalid('sampleWeights', `Float32Array of length ${n ?? 'batch size'}`, w);
+      return { handle: input.handle, sampleWeights: w };
+    }
     const a = input as ArrayInput;
     rejectUnknownKeys('input', a, ['x', 'shape', 'labels', 'sampleWeights']);
     if (!isTyped(a.x, 'Float32Array')) throw invalid('x', 'Float32Array', a.x);
@@ -294,6 +305,23 @@ export class Model {
 
   get unfreeze(): Unfreeze {
     return this.unfreezeValue;
+  }
+
+  /** Set by a callback during fit() (Keras `model.stop_training = True`): training stops after the current batch. */
+  stopTraining = false;
+
+  /**
+   * Keras `model.fit()`: trains on a loader for `epochs` (from `initialEpoch`), evaluates `validationData` after each
+   * epoch, drives callbacks, and resolves with the History. Needs compile() first.
+   */
+  fit(trainData: FitData, options: FitOptions = {}): Promise<History> {
+    if (!this.compiled) return Promise.reject(new Error('fit: call model.compile({ optimizer, loss }) first'));
+    return fitModel(this, trainData, options);
+  }
+
+  /** Keras `model.evaluate()`: loss and accuracy over a loader of labelled images. */
+  evaluate(data: FitData, options: EvaluateOptions = {}): Promise<EvaluateLogs> {
+    return evaluateModel(this, data, options);
   }
 
   /** A Keras-like summary table. */
