@@ -217,7 +217,10 @@ function isRunFolder(dir: string): boolean {
 export function printTrainSummary(r: TrainResult): void {
   console.log(`\n${r.status === 'completed' ? 'Training finished' : r.status === 'early_stopped' ? 'Training stopped early' : `Training ${r.status}`}` +
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
-  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
+  if (r.test) {
+    const topK = r.test.numClasses > r.test.k ? ` (top-${r.test.k} ${((r.test.topK ?? NaN) * 100).toFixed(2)} %)` : '';
+    console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} %${topK}, loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
+  }
   if (fs.existsSync(r.checkpoints.best)) console.log(`Best checkpoint: ${r.checkpoints.best}`);
   else if (fs.existsSync(r.checkpoints.last)) console.log(`No best checkpoint yet (no epoch finished validation); last checkpoint: ${r.checkpoints.last}`);
   else console.log('No checkpoint was written.');
