@@ -4,6 +4,7 @@ import { Command, UsageError, numberFlag } from './command';
 import * as path from 'path';
 import { train, TrainOptions, TrainResult, MONITORS, configPath } from '../train/train';
 import { ARCHS } from '../model';
+import { versions } from '../runtime';
 
 export const trainFlags = {
   config: { type: 'string' }, out: { type: 'string', short: 'o' }, manifest: { type: 'string' }, 'prefilter-manifest': { type: 'string' },
@@ -148,6 +149,24 @@ export function checkTrainEnums(o: Partial<TrainOptions>): void {
   enumCheck('--class-weights', o.classWeights, ['balanced', 'none']);
   enumCheck('--precision', o.precision, ['fp32', 'bf16']);
   if (o.earlyStopping && typeof o.earlyStopping === 'object') enumCheck('--monitor', o.earlyStopping.monitor, MONITORS);
+  checkDevice(o.device);
+}
+
+/** --device: one of the accepted forms, and a CUDA device only where this LibTorch sees one (before any data is read). */
+export function checkDevice(value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d{1,3})?)$/.test(value)) {
+    throw new UsageError(`Expected auto, cpu, cuda or cuda:N for --device but received ${JSON.stringify(value)}`);
+  }
+  if (!value.startsWith('cuda')) return;
+  const v = versions();
+  if (!v.cuda.available) {
+    throw new Error(`--device ${value}: this LibTorch (${v.torch}, build ${v.torchBuild}) sees no CUDA device; use --device cpu or auto, or build against a CUDA LibTorch (README: GPU)`);
+  }
+  const index = value === 'cuda' ? 0 : Number(value.slice(5));
+  if (index >= v.cuda.devices.length) {
+    throw new Error(`--device ${value}: there are ${v.cuda.devices.length} CUDA device(s): ${v.cuda.devices.map((d) => d.name).join(', ')}`);
+  }
 }
 
 /** Keys a resumed run may change; everything else comes from the run's config.json. */

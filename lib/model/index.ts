@@ -198,6 +198,14 @@ function isTyped(value: unknown, tag: 'Float32Array' | 'Int32Array'): boolean {
   return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${tag}]`;
 }
 
+/** Keras 3's readable_memory_size: B, KB, MB, GB in steps of 1024, two decimals. */
+function readableBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+  return `${bytes.toFixed(2)} ${units[i]}`;
+}
+
 function formatNumber(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -324,20 +332,17 @@ export class Model {
     return evaluateModel(this, data, options);
   }
 
-  /** A Keras-like summary table. */
+  /** A Keras-like summary table; columns widen to the longest layer name and shape, so they always line up. */
   summary(): string {
-    const rows = this.layers();
-    const widths = [40, 24, 12];
-    const pad = (s: string, w: number) => (s.length >= w ? s + ' ' : s + ' '.repeat(w - s.length));
-    const line = (c: string) => c.repeat(widths.reduce((a, b) => a + b, 0) + 2);
-    const out = [`Model: "${this.arch}"`, line('_'), ' ' + pad('Layer (type)', widths[0]) + pad('Output Shape', widths[1]) + 'Param #', line('=')];
-    for (const r of rows) {
-      const shape = `(None, ${r.outputShape.join(', ')})`;
-      out.push(' ' + pad(`${r.name} (${r.type})`, widths[0]) + pad(shape, widths[1]) + formatNumber(r.params));
-    }
+    const rows = this.layers().map((r) => [`${r.name} (${r.type})`, `(None, ${r.outputShape.join(', ')})`, formatNumber(r.params)]);
+    const header = ['Layer (type)', 'Output Shape', 'Param #'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)) + (i < 2 ? 2 : 0));
+    const row = (cells: string[]) => ' ' + cells[0].padEnd(widths[0]) + cells[1].padEnd(widths[1]) + cells[2].padStart(widths[2]);
+    const line = (c: string) => c.repeat(widths.reduce((a, b) => a + b, 0) + 1);
     const c = this.countParams();
-    out.push(line('='), `Total params: ${formatNumber(c.total)}`, `Trainable params: ${formatNumber(c.trainable)}`, `Non-trainable params: ${formatNumber(c.nonTrainable)}`, line('_'));
-    return out.join('\n');
+    const size = (n: number) => `${formatNumber(n)} (${readableBytes(n * 4)})`; // float32 parameters, as Keras 3 shows
+    return [`Model: "${this.arch}"`, line('_'), row(header), line('='), ...rows.map(row), line('='),
+      `Total params: ${size(c.total)}`, `Trainable params: ${size(c.trainable)}`, `Non-trainable params: ${size(c.nonTrainable)}`, line('_')].join('\n');
   }
 
   /** Sets the optimizer (Adam, Keras defaults: lr 1e-4, betas 0.9/0.999, epsilon 1e-7) and the loss. */
