@@ -8,6 +8,7 @@ import { createModel, loadModel } from '../lib/model';
 import { exportKerasWeights } from '../lib/keras/export';
 import { loadKerasWeights } from '../lib/keras/import';
 import { versions } from '../lib/runtime';
+import { prepareData } from '../lib/data';
 import { demoCommand } from '../lib/cli/demo';
 import { tempDir } from './helpers';
 
@@ -128,3 +129,22 @@ test('README and --help agree on the demo (command, image count, height x width)
   expect(readme).toContain(`LibTorch ${torch}`);
   expect(run('--help').stdout).toContain('--version   print versions (carclass, LibTorch, libjpeg-turbo, Node-API, CUDA, threads)');
 });
+
+test('the test line says how many test images were evaluated and why some were not', async () => {
+  const data = path.join(tempDir('undecodable-data'), 'data');
+  await generateDemoDataset(data, { classes: 8, perClass: 6, width: 64, height: 48, seed: 4 });
+  // The split is made from file names (nothing is decoded), so the same seed gives the same test files.
+  const split = await prepareData(data, { labelType: 'model', seed: 1 });
+  const broken = split.splits.test.slice(0, 2).map((s) => s.file);
+  for (const f of broken) fs.writeFileSync(f, Buffer.from('not a jpeg at all'));
+  const out = path.join(tempDir('undecodable'), 'run');
+  const r = run('train', data, '--label-type', 'model', '--arch', 'resnet-tiny', '--size', '48x64', '--epochs', '1', '--no-tensorboard', '--out', out);
+  expect(r.status).toBe(0);
+  const n = split.splits.test.length;
+  expect(r.stdout).toContain(`test: 2 of ${n} test images could not be decoded and are not counted: ${path.basename(broken[0])} (`);
+  expect(r.stdout).toMatch(new RegExp(`on ${n - 2} images \\(of ${n} in the test split; 2 could not be decoded, listed above and in report\\.json\\)\\.`));
+  const report = JSON.parse(fs.readFileSync(path.join(out, 'report', 'report.json'), 'utf8'));
+  expect(report.info.testImages).toBe(n);
+  expect(report.metrics.count).toBe(n - 2);
+  expect(report.info.testNotDecoded.map((e: { file: string }) => e.file).sort()).toEqual([...broken].sort());
+}, 120000);

@@ -238,7 +238,9 @@ export function printTrainSummary(r: TrainResult): void {
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
   if (r.test) {
     const topK = r.test.numClasses > r.test.k ? ` (top-${r.test.k} ${((r.test.topK ?? NaN) * 100).toFixed(2)} %)` : '';
-    console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} %${topK}, loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images.`);
+    const skipped = r.testImages !== undefined && r.testImages !== r.test.count
+      ? ` (of ${r.testImages} in the test split; ${r.testImages - r.test.count} could not be decoded, listed above and in report.json)` : '';
+    console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} %${topK}, loss ${(r.test.loss ?? NaN).toFixed(4)} on ${r.test.count} images${skipped}.`);
   }
   if (fs.existsSync(r.checkpoints.best)) console.log(`Best checkpoint: ${r.checkpoints.best}`);
   else if (fs.existsSync(r.checkpoints.last)) console.log(`No best checkpoint yet (no epoch finished validation); last checkpoint: ${r.checkpoints.last}`);

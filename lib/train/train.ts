@@ -12,7 +12,7 @@ import {
   Logs, ProgressMode, EarlyStoppingState,
 } from './callbacks';
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
-import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
+import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption, firstAndMore } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
 
 export interface EarlyStoppingConfig {
@@ -90,6 +90,9 @@ export interface TrainResult {
   outDir: string;
   checkpoints: { best: string; last: string };
   test?: ClassificationMetrics;
+  /** Images in the test split; `test.count` is fewer when some could not be decoded (`testErrors`). */
+  testImages?: number;
+  testErrors?: { file: string; reason: string }[];
   report?: ReportFiles;
   seconds: number;
   message?: string;
@@ -422,11 +425,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, passOptions);
     const grid = await gridImages(predictions, labels, classes, o.inputSize, 16);
     result.test = metrics;
+    result.testImages = files.length;
+    result.testErrors = predictions.errors;
+    if (predictions.errors.length) {
+      log(`test: ${predictions.errors.length} of ${files.length} test images could not be decoded and are not counted: ${firstAndMore(predictions.errors, (e) => `${path.basename(e.file)} (${e.reason})`)}`);
+    }
     result.seconds = (Date.now() - started) / 1000;
     result.report = await writeReport(path.join(outDir, 'report'), {
       metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
       hyperparameters: { ...runConfig(o), labelType: data.manifest.labelType },
-      info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
+      info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best,
+        ...(predictions.errors.length ? { testNotDecoded: predictions.errors } : {}) },
     });
     const topK = metrics.numClasses > metrics.k ? ` - top-${metrics.k} ${fixed4(metrics.topK)}` : '';
     log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)}${topK}; report in ${path.join(outDir, 'report')}`);
