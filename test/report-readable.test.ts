@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
-import { computeMetrics, confusionHeatmapSvg, predictionGridPng, viridis, writeReport, GridImage } from '../lib/report';
+import { computeMetrics, confusionHeatmapSvg, metricsLine, predictionGridPng, viridis, writeReport, GridImage } from '../lib/report';
 import { textWidth, fitText } from '../lib/report/render';
 import { gridSelection, Predictions } from '../lib/train/evaluate';
 import { tempDir } from './helpers';
@@ -110,4 +110,13 @@ test('report.md lists hyperparameters and shows top-5 only with more than 5 clas
   const many = computeMetrics({ labels, predicted: labels.map((l, i) => (i % 5 === 0 ? (l + 1) % 8 : l)), numClasses: 8, classes: 'abcdefgh'.split('') });
   const md8 = fs.readFileSync((await writeReport(path.join(dir, 'eight'), { metrics: many })).markdown, 'utf8');
   expect(md8).toContain('| top-5 accuracy | n/a |'); // no probabilities given, but the row is there
+});
+
+test('metricsLine (train, evaluate): top-k only when there are more than k classes', () => {
+  const probs = (rows: number[][]) => Float32Array.from(rows.flat());
+  const three = computeMetrics({ labels: [0, 1, 2], probabilities: probs([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.5, 0.3, 0.2]]), numClasses: 3 });
+  // loss = -(ln 0.8 + ln 0.7 + ln 0.2) / 3
+  expect(metricsLine(three)).toBe(`loss ${(-(Math.log(0.8) + Math.log(0.7) + Math.log(0.2)) / 3).toFixed(4)} - accuracy 0.6667`);
+  const six = computeMetrics({ labels: [0, 5], probabilities: probs([[0.5, 0.1, 0.1, 0.1, 0.1, 0.1], [0.3, 0.2, 0.2, 0.15, 0.1, 0.05]]), numClasses: 6 });
+  expect(metricsLine(six)).toMatch(/ - accuracy 0\.5000 - top-5 0\.5000$/); // class 5 is the 6th most probable for the second image
 });

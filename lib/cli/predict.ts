@@ -5,7 +5,7 @@ import { Command, UsageError, numberFlag } from './command';
 import { loadModel, Model } from '../model';
 import { scanImages, prepareFromManifest, parseCarFilename, carLabel, LabelType } from '../data';
 import { predictFiles, evaluateFiles, gridImages, passOptionsForModel, PassOptions } from '../train/evaluate';
-import { writeReport } from '../report';
+import { writeReport, metricsLine } from '../report';
 
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
 export const passOptionsFor: (model: Model, batchSize?: number, threads?: number) => PassOptions = passOptionsForModel;
@@ -81,7 +81,7 @@ async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<
   const out = (v.out as string | undefined) ?? path.resolve(`report-${path.basename(path.resolve(dir))}`);
   const grid = await gridImages(predictions, labels, classes, opts.size, 16);
   const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${path.basename(path.resolve(dir))})`, info: { checkpoint: v.checkpoint, folder: path.resolve(dir), labelType } });
-  console.log(`${dir}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
+  console.log(`${dir}: ${metricsLine(metrics)} on ${metrics.count} images`);
   console.log(`Report: ${written.markdown}`);
   for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
   return 0;
@@ -118,7 +118,7 @@ export const evaluateCommand: Command = {
     const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
     const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
     const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
-    console.log(`${split}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
+    console.log(`${split}: ${metricsLine(metrics)} on ${metrics.count} images`);
     console.log(`Report: ${written.markdown}`);
     for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
     return 0;

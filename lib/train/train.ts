@@ -6,7 +6,7 @@ import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
 import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
-import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
+import { writeReport, metricsLine, ReportFiles, ClassificationMetrics } from '../report';
 import {
   EarlyStopping, ModelCheckpoint, CSVLogger, TensorBoardWriter, ProgressBar, ReduceLROnPlateau, cosineSchedule,
   Logs, ProgressMode, EarlyStoppingState,
@@ -437,8 +437,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best,
         ...(predictions.errors.length ? { testNotDecoded: predictions.errors } : {}) },
     });
-    const topK = metrics.numClasses > metrics.k ? ` - top-${metrics.k} ${fixed4(metrics.topK)}` : '';
-    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)}${topK}; report in ${path.join(outDir, 'report')}`);
+    log(`test: ${metricsLine(metrics)}; report in ${path.join(outDir, 'report')}`);
   }
   return result;
 }
@@ -450,6 +449,3 @@ function modelTotals(model: Model): string {
   return `Model ${model.arch}: ${n(c.total)} params (${n(c.trainable)} trainable, ${n(c.nonTrainable)} non-trainable), input ${model.inputShape[0]}x${model.inputShape[1]}, ${model.numClasses} classes`;
 }
 
-function fixed4(v: number | null): string {
-  return v === null ? 'n/a' : v.toFixed(4);
-}
