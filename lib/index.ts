@@ -36,6 +36,8 @@ export type { CarClassSpec, DemoDataset, DemoDatasetOptions, JpegEncoder } from 
 // Training loop and ordered prediction passes.
 export { train, resolveTrainOptions } from './train/train';
 export type { TrainOptions, TrainResult, EarlyStoppingConfig } from './train/train';
+export { fitModel, evaluateModel } from './train/fit';
+export type { FitOptions, FitData, FitBatch, FitModel, FitCallback, Callback, History, EvaluateOptions, EvaluateLogs } from './train/fit';
 export { predictFiles, evaluateFiles } from './train/evaluate';
 export type { Predictions, EvaluateResult, PassOptions } from './train/evaluate';
 // Serving (issue 7): REST server, Grad-CAM overlays, demo backend.

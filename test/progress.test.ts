@@ -50,10 +50,10 @@ describe('ProgressBar', () => {
     expect(stream.text()).toMatch(/\nEpoch 1: val_loss improved/);
   });
 
-  test('plain (not a TTY): no carriage returns, only the final line per epoch', () => {
+  test('plain with plainIntervalMs 0: no carriage returns, only the final line per epoch', () => {
     const stream = fakeStream(false);
     const clock = fakeClock();
-    const bar = new ProgressBar({ stream, now: clock.now });
+    const bar = new ProgressBar({ stream, now: clock.now, plainIntervalMs: 0 });
     expect(bar.mode).toBe('plain');
     for (let epoch = 0; epoch < 2; epoch++) {
       bar.epochBegin(epoch, 2, 50);
@@ -67,6 +67,42 @@ describe('ProgressBar', () => {
     // 50 x 2 s = 100 s elapsed, 2s/step; tiny values switch to scientific notation like Keras.
     expect(lines[1]).toBe('50/50 ━━━━━━━━━━━━━━━━━━━━ 100s 2s/step - loss: 0.0200 - val_loss: 1.2345e-4');
     expect(lines[2]).toBe('Epoch 2/2');
+  });
+
+  test('plain (not a TTY) by default: a progress line about every 10 s, not one per step and not only at the end', () => {
+    const stream = fakeStream(false);
+    const clock = fakeClock();
+    const bar = new ProgressBar({ stream, now: clock.now });
+    bar.epochBegin(0, 1, 200);
+    // 200 steps of 1.5 s = 300 s: lines at 10.5 s, 21 s, ... (every 7th step), none per step.
+    for (let step = 1; step <= 200; step++) { clock.advance(1500); bar.update(step, { loss: 0.5 }); }
+    bar.epochEnd({});
+    const lines = stream.text().trimEnd().split('\n');
+    expect(stream.text()).not.toContain('\r');
+    const mid = lines.slice(1, -1);
+    expect(mid.map((l) => Number(l.split('/')[0]))).toEqual(Array.from({ length: 28 }, (_, i) => 7 * (i + 1)));
+    // 10.5 s elapsed, 1.5 s/step (shown rounded, as Keras does), 193 steps left -> 290 s.
+    expect(mid[0]).toBe(`  7/200 ${'─'.repeat(20)} 4:50 2s/step - loss: 0.5000`);
+    expect(lines[lines.length - 1]).toMatch(/^200\/200 ━{20} 300s 2s\/step - loss: 0\.5000$/);
+    // Fast steps: still one line per ~10 s, not thousands.
+    const fast = fakeStream(false);
+    const c2 = fakeClock();
+    const b2 = new ProgressBar({ stream: fast, now: c2.now });
+    b2.epochBegin(0, 1, 100000);
+    for (let step = 1; step <= 100000; step++) { c2.advance(1); b2.update(step, {}); }
+    expect(fast.text().trimEnd().split('\n').length).toBe(1 + 9); // header + lines at 10 s, 20 s, ... 90 s
+    expect(() => new ProgressBar({ plainIntervalMs: -1 })).toThrow(/plainIntervalMs/);
+  });
+
+  test('a resumed epoch starts its bar at the step reached and times only the steps it runs', () => {
+    const stream = fakeStream(true);
+    const clock = fakeClock();
+    const bar = new ProgressBar({ stream, now: clock.now, intervalMs: 0 });
+    bar.epochBegin(0, 3, 10, 6);
+    clock.advance(4000);
+    bar.update(7, { loss: 1 });
+    // 1 step run in 4 s: 4s/step, 3 steps left -> 12s; the bar is 70 % full.
+    expect(stream.chunks[1]).toBe(`\r 7/10 ${'━'.repeat(14)}${'─'.repeat(6)} 12s 4s/step - loss: 1.0000`);
   });
 
   test('plain with plainEveryPercent prints intermediate lines; quiet prints nothing', () => {

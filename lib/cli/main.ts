@@ -16,7 +16,7 @@ function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return ['Usage: carclass <command> [options]', '', 'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '', '  --version   print versions (carclass, torch, libjpeg-turbo, Node-API, CUDA, threads)',
+    '', '  --version   print versions (carclass, LibTorch, libjpeg-turbo, Node-API, CUDA, threads)',
     '', 'Run `carclass <command> --help` for a command\'s options.'].join('\n');
 }
 

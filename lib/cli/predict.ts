@@ -2,17 +2,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, UsageError, numberFlag } from './command';
-import { loadModel, defaultPreprocess, Model } from '../model';
+import { loadModel, Model } from '../model';
 import { scanImages, prepareFromManifest, parseCarFilename, carLabel, DatasetLabelType, labelByFolder } from '../data';
-import { predictFiles, evaluateFiles, gridImages, PassOptions, ResizeMode, PreprocessMode } from '../train/evaluate';
-import { writeReport } from '../report';
+import { predictFiles, evaluateFiles, gridImages, passOptionsForModel, PassOptions } from '../train/evaluate';
+import { writeReport, metricsLine } from '../report';
 
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
-export function passOptionsFor(model: Model, batchSize = 32, threads?: number): PassOptions {
-  const resize = (model.extra?.resize as ResizeMode | undefined) ?? 'crop_or_pad';
-  const preprocess = (model.preprocess as PreprocessMode | undefined) ?? defaultPreprocess(model.arch);
-  return { size: [model.inputShape[0], model.inputShape[1]], resize, preprocess, batchSize, ...(threads ? { threads } : {}) };
-}
+export const passOptionsFor: (model: Model, batchSize?: number, threads?: number) => PassOptions = passOptionsForModel;
 
 export async function loadCheckpoint(file: unknown): Promise<Model> {
   if (typeof file !== 'string' || !file) throw new UsageError('Expected a checkpoint path for --checkpoint (a folder written by carclass train, e.g. run/checkpoints/best)');
@@ -49,14 +45,8 @@ export const predictCommand: Command = {
     const model = await loadCheckpoint(v.checkpoint);
     const files = await expandInputs(positionals);
     const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 }));
-    const p = await predictFiles(model, files, opts);
-    const classes = model.classes!;
-    const k = p.numClasses;
-    const rows = p.files.map((file, i) => {
-      const row = Array.from(p.probabilities.subarray(i * k, (i + 1) * k));
-      const order = row.map((_, j) => j).sort((a, b) => row[b] - row[a]).slice(0, Math.min(top, k));
-      return { file, top: order.map((j) => ({ label: classes[j], probability: row[j] })) };
-    });
+    const p = await predictFiles(model, files, { ...opts, topK: top });
+    const rows = p.files.map((file, i) => ({ file, top: p.top[i].map((t) => ({ label: t.label, probability: t.probability })) }));
     if (v.json) {
       console.log(JSON.stringify({ predictions: rows, errors: p.errors }, null, 2));
     } else {
@@ -96,7 +86,7 @@ async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<
   const out = (v.out as string | undefined) ?? path.resolve(`report-${path.basename(path.resolve(dir))}`);
   const grid = await gridImages(predictions, labels, classes, opts.size, 16);
   const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${path.basename(path.resolve(dir))})`, info: { checkpoint: v.checkpoint, folder: path.resolve(dir), labelType } });
-  console.log(`${dir}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
+  console.log(`${dir}: ${metricsLine(metrics)} on ${metrics.count} images`);
   console.log(`Report: ${written.markdown}`);
   for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
   return 0;
@@ -133,7 +123,7 @@ export const evaluateCommand: Command = {
     const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
     const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
     const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
-    console.log(`${split}: loss ${(metrics.loss ?? NaN).toFixed(4)} - accuracy ${metrics.accuracy.toFixed(4)} - top-5 ${(metrics.topK ?? NaN).toFixed(4)} on ${metrics.count} images`);
+    console.log(`${split}: ${metricsLine(metrics)} on ${metrics.count} images`);
     console.log(`Report: ${written.markdown}`);
     for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
     return 0;

@@ -6,6 +6,7 @@ import { train, TrainOptions, TrainResult, MONITORS, configPath, PATH_KEYS } fro
 import { LAYOUTS, SEED_RATIOS, isLabelManifestPath } from '../data';
 import { testCountText } from '../train/data-summary';
 import { ARCHS } from '../model';
+import { versions } from '../runtime';
 
 export const trainFlags = {
   config: { type: 'string' }, out: { type: 'string', short: 'o' }, manifest: { type: 'string' }, 'prefilter-manifest': { type: 'string' },
@@ -170,6 +171,24 @@ export function checkTrainEnums(o: Partial<TrainOptions>): void {
   enumCheck('--class-weights', o.classWeights, ['balanced', 'none']);
   enumCheck('--precision', o.precision, ['fp32', 'bf16']);
   if (o.earlyStopping && typeof o.earlyStopping === 'object') enumCheck('--monitor', o.earlyStopping.monitor, MONITORS);
+  checkDevice(o.device);
+}
+
+/** --device: one of the accepted forms, and a CUDA device only where this LibTorch sees one (before any data is read). */
+export function checkDevice(value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d{1,3})?)$/.test(value)) {
+    throw new UsageError(`Expected auto, cpu, cuda or cuda:N for --device but received ${JSON.stringify(value)}`);
+  }
+  if (!value.startsWith('cuda')) return;
+  const v = versions();
+  if (!v.cuda.available) {
+    throw new Error(`--device ${value}: this LibTorch (${v.torch}, build ${v.torchBuild}) sees no CUDA device; use --device cpu or auto, or build against a CUDA LibTorch (README: GPU)`);
+  }
+  const index = value === 'cuda' ? 0 : Number(value.slice(5));
+  if (index >= v.cuda.devices.length) {
+    throw new Error(`--device ${value}: there are ${v.cuda.devices.length} CUDA device(s): ${v.cuda.devices.map((d) => d.name).join(', ')}`);
+  }
 }
 
 /** --val-split/--test-split ranges and their clashes with --val-dir/--test-dir, in flag names, before any data is read. */
@@ -255,8 +274,10 @@ function isRunFolder(dir: string): boolean {
 export function printTrainSummary(r: TrainResult, quiet = false): void {
   console.log(`\n${r.status === 'completed' ? 'Training finished' : r.status === 'early_stopped' ? 'Training stopped early' : `Training ${r.status}`}` +
     ` after ${r.epochsRun} epoch(s) in ${r.seconds.toFixed(1)} s${r.bestEpoch ? `; best epoch ${r.bestEpoch}` : ''}.`);
-  if (r.test) console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} % (top-5 ${((r.test.topK ?? NaN) * 100).toFixed(2)} %), loss ${(r.test.loss ?? NaN).toFixed(4)} ${testCountText(r.test.count, r.data)}.`);
-  else if (r.data && r.data.testImages === 0) console.log('No test split (--test-split 0 or an empty --test-dir): no test evaluation.');
+  if (r.test) {
+    const topK = r.test.numClasses > r.test.k ? ` (top-${r.test.k} ${((r.test.topK ?? NaN) * 100).toFixed(2)} %)` : '';
+    console.log(`Test accuracy ${(r.test.accuracy * 100).toFixed(2)} %${topK}, loss ${(r.test.loss ?? NaN).toFixed(4)} ${testCountText(r.test.count, r.data)}.`);
+  } else if (r.data && r.data.testImages === 0) console.log('No test split (--test-split 0 or an empty --test-dir): no test evaluation.');
   if (fs.existsSync(r.checkpoints.best)) console.log(`Best checkpoint: ${r.checkpoints.best}`);
   else if (fs.existsSync(r.checkpoints.last)) console.log(`No best checkpoint yet (no epoch finished validation); last checkpoint: ${r.checkpoints.last}`);
   else console.log('No checkpoint was written.');

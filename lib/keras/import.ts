@@ -1,7 +1,7 @@
 // Loads Keras .h5 weights into a model by layer name, validating every shape first.
 import { readKerasWeights, KerasWeightsFile } from './h5';
 import { KerasWeightsModel, LayerInfo, NamedTensor, WeightSpecEntry, kindOf, specByLayer } from './model-contract';
-import { rejectUnknownKeys, booleanOption, invalid } from '../validate';
+import { rejectUnknownKeys, booleanOption, invalid, firstAndMore } from '../validate';
 
 export interface LoadKerasWeightsOptions {
   /** Load the weights that match and skip the rest (reported) instead of failing. */
@@ -84,8 +84,9 @@ function fileWeightsByLayer(file: KerasWeightsFile, model: KerasWeightsModel, by
   return out;
 }
 
+/** The first 20 names and "and N more": a wrong file can mismatch hundreds of layers. */
 function listLine(title: string, items: string[]): string {
-  return `  ${title} (${items.length}): ${items.join(', ')}`;
+  return `  ${title} (${items.length}): ${firstAndMore(items, (s) => s, 20)}`;
 }
 
 /**

@@ -209,10 +209,16 @@ export class Loader implements AsyncIterable<Batch> {
     return this.iterate(this.nextEpoch);
   }
 
-  /** An iterable over epoch `n` (its order and augmentation depend only on seed and n). */
-  epoch(n: number): AsyncIterable<Batch> {
+  /**
+   * An iterable over epoch `n` (its order and augmentation depend only on seed and n). `fromBatch`
+   * starts inside it: batch numbers fromBatch, fromBatch + 1, ..., exactly as the whole epoch has them.
+   */
+  epoch(n: number, options: { fromBatch?: number } = {}): AsyncIterable<Batch> {
     nonNegativeInt('epoch', n);
-    return { [Symbol.asyncIterator]: () => this.iterate(n) };
+    rejectUnknownKeys('epoch options', options, ['fromBatch']);
+    const fromBatch = nonNegativeInt('fromBatch', options.fromBatch ?? 0);
+    if (fromBatch > this.length) throw invalid('fromBatch', `integer in [0, ${this.length}] (batches per epoch)`, fromBatch);
+    return { [Symbol.asyncIterator]: () => this.iterate(n, fromBatch) };
   }
 
   /** Counters so far; errors list every skipped file with its reason. */
@@ -230,7 +236,7 @@ export class Loader implements AsyncIterable<Batch> {
   }
 
   // Only one epoch runs at a time: starting another cancels the previous iteration.
-  private iterate(epoch: number): AsyncIterator<Batch> {
+  private iterate(epoch: number, fromBatch = 0): AsyncIterator<Batch> {
     this.nextEpoch = Math.max(this.nextEpoch, epoch + 1);
     let token: number | undefined;
     let finished = false;
@@ -244,7 +250,7 @@ export class Loader implements AsyncIterable<Batch> {
           throw new Error('Loader is closed');
         }
         try {
-          if (token === undefined) token = this.nativeLoader.startEpoch(epoch) as number;
+          if (token === undefined) token = this.nativeLoader.startEpoch(epoch, fromBatch) as number;
           const raw: NativeBatch | null = await this.nativeLoader.next(token);
           if (raw === null) {
             finished = true;

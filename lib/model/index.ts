@@ -5,6 +5,8 @@ import { native } from '../native';
 import { setThreads } from '../runtime';
 import { invalid, rejectUnknownKeys, positiveInt, numberIn, oneOf, nonNegativeInt, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { fitModel, evaluateModel } from '../train/fit';
+import type { FitData, FitOptions, History, EvaluateOptions, EvaluateLogs } from '../train/fit';
 
 export const ARCHS = ['resnet50v2', 'resnet-small', 'resnet-tiny', 'vgg16'] as const;
 export const HEADS = ['gap', 'vgg', 'imagenet'] as const;
@@ -50,6 +52,8 @@ export interface ArrayInput {
 export interface BatchLike {
   handle: unknown;
   size?: number;
+  /** Per-sample loss weights for this step instead of the batch's own. */
+  sampleWeights?: Float32Array;
 }
 export type ModelInput = ArrayInput | BatchLike;
 
@@ -194,6 +198,14 @@ function isTyped(value: unknown, tag: 'Float32Array' | 'Int32Array'): boolean {
   return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${tag}]`;
 }
 
+/** Keras 3's readable_memory_size: B, KB, MB, GB in steps of 1024, two decimals. */
+function readableBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let i = 0;
+  while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i++; }
+  return `${bytes.toFixed(2)} ${units[i]}`;
+}
+
 function formatNumber(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -250,7 +262,14 @@ export class Model {
 
   private toNativeInput(input: ModelInput, needLabels: boolean): unknown {
     if (typeof input !== 'object' || input === null) throw invalid('input', 'loader batch or { x, shape, labels? }', input);
-    if ('handle' in input) return { handle: input.handle };
+    if ('handle' in input) {
+      // A batch with its own sampleWeights (fit()'s classWeights) replaces the weights the loader gave it.
+      const w = (input as BatchLike).sampleWeights;
+      if (w === undefined) return { handle: input.handle };
+      const n = (input as BatchLike).size;
+      if (!isTyped(w, 'Float32Array') || (n !== undefined && w.length !== n)) throw invalid('sampleWeights', `Float32Array of length ${n ?? 'batch size'}`, w);
+      return { handle: input.handle, sampleWeights: w };
+    }
     const a = input as ArrayInput;
     rejectUnknownKeys('input', a, ['x', 'shape', 'labels', 'sampleWeights']);
     if (!isTyped(a.x, 'Float32Array')) throw invalid('x', 'Float32Array', a.x);
@@ -296,20 +315,34 @@ export class Model {
     return this.unfreezeValue;
   }
 
-  /** A Keras-like summary table. */
+  /** Set by a callback during fit() (Keras `model.stop_training = True`): training stops after the current batch. */
+  stopTraining = false;
+
+  /**
+   * Keras `model.fit()`: trains on a loader for `epochs` (from `initialEpoch`), evaluates `validationData` after each
+   * epoch, drives callbacks, and resolves with the History. Needs compile() first.
+   */
+  fit(trainData: FitData, options: FitOptions = {}): Promise<History> {
+    if (!this.compiled) return Promise.reject(new Error('fit: call model.compile({ optimizer, loss }) first'));
+    return fitModel(this, trainData, options);
+  }
+
+  /** Keras `model.evaluate()`: loss and accuracy over a loader of labelled images. */
+  evaluate(data: FitData, options: EvaluateOptions = {}): Promise<EvaluateLogs> {
+    return evaluateModel(this, data, options);
+  }
+
+  /** A Keras-like summary table; columns widen to the longest layer name and shape, so they always line up. */
   summary(): string {
-    const rows = this.layers();
-    const widths = [40, 24, 12];
-    const pad = (s: string, w: number) => (s.length >= w ? s + ' ' : s + ' '.repeat(w - s.length));
-    const line = (c: string) => c.repeat(widths.reduce((a, b) => a + b, 0) + 2);
-    const out = [`Model: "${this.arch}"`, line('_'), ' ' + pad('Layer (type)', widths[0]) + pad('Output Shape', widths[1]) + 'Param #', line('=')];
-    for (const r of rows) {
-      const shape = `(None, ${r.outputShape.join(', ')})`;
-      out.push(' ' + pad(`${r.name} (${r.type})`, widths[0]) + pad(shape, widths[1]) + formatNumber(r.params));
-    }
+    const rows = this.layers().map((r) => [`${r.name} (${r.type})`, `(None, ${r.outputShape.join(', ')})`, formatNumber(r.params)]);
+    const header = ['Layer (type)', 'Output Shape', 'Param #'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)) + (i < 2 ? 2 : 0));
+    const row = (cells: string[]) => ' ' + cells[0].padEnd(widths[0]) + cells[1].padEnd(widths[1]) + cells[2].padStart(widths[2]);
+    const line = (c: string) => c.repeat(widths.reduce((a, b) => a + b, 0) + 1);
     const c = this.countParams();
-    out.push(line('='), `Total params: ${formatNumber(c.total)}`, `Trainable params: ${formatNumber(c.trainable)}`, `Non-trainable params: ${formatNumber(c.nonTrainable)}`, line('_'));
-    return out.join('\n');
+    const size = (n: number) => `${formatNumber(n)} (${readableBytes(n * 4)})`; // float32 parameters, as Keras 3 shows
+    return [`Model: "${this.arch}"`, line('_'), row(header), line('='), ...rows.map(row), line('='),
+      `Total params: ${size(c.total)}`, `Trainable params: ${size(c.trainable)}`, `Non-trainable params: ${size(c.nonTrainable)}`, line('_')].join('\n');
   }
 
   /** Sets the optimizer (Adam, Keras defaults: lr 1e-4, betas 0.9/0.999, epsilon 1e-7) and the loss. */

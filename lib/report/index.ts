@@ -1,4 +1,4 @@
-export { computeMetrics } from './metrics';
+export { computeMetrics, metricsLine } from './metrics';
 export type { ClassificationMetrics, ClassMetrics, AveragedMetrics, ConfusedPair, ComputeMetricsInput } from './metrics';
 export { confusionHeatmapSvg, historySvg, predictionGridPng, svgToPng, viridis, escapeXml } from './render';
 export type { HeatmapOptions, HistoryInput, GridImage } from './render';

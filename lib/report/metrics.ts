@@ -69,6 +69,12 @@ function checkIndex(name: string, value: number, numClasses: number): number {
   return value;
 }
 
+/** `loss 0.1234 - accuracy 0.9000 - top-5 0.9900`, Keras style; top-k only with more than k classes (else it is always 1). */
+export function metricsLine(m: ClassificationMetrics): string {
+  const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
+  return `loss ${f(m.loss)} - accuracy ${f(m.accuracy)}${m.numClasses > m.k ? ` - top-${m.k} ${f(m.topK)}` : ''}`;
+}
+
 export function computeMetrics(input: ComputeMetricsInput): ClassificationMetrics {
   if (!input || typeof input !== 'object') throw invalid('input', 'object', input);
   rejectUnknownKeys('computeMetrics', input, ['labels', 'probabilities', 'predicted', 'numClasses', 'classes', 'k', 'topPairs']);

@@ -14,6 +14,32 @@ function text(x: number, y: number, content: string, attrs = ''): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${escapeXml(content)}</text>`;
 }
 
+// DejaVu Sans advance widths (1/2048 em) for ASCII, to size titles and cut captions before they overflow.
+const ADVANCE: Record<string, number> = Object.fromEntries([
+  [' ', 651], ['a', 1255], ['b', 1300], ['c', 1126], ['d', 1300], ['e', 1260], ['f', 721], ['g', 1300], ['h', 1298], ['i', 569],
+  ['j', 569], ['k', 1186], ['l', 569], ['m', 1995], ['n', 1298], ['o', 1253], ['p', 1300], ['q', 1300], ['r', 842], ['s', 1067],
+  ['t', 803], ['u', 1298], ['v', 1212], ['w', 1675], ['x', 1212], ['y', 1212], ['z', 1075], ['A', 1401], ['B', 1405], ['C', 1430],
+  ['D', 1577], ['E', 1294], ['F', 1178], ['G', 1587], ['H', 1540], ['I', 604], ['J', 604], ['K', 1343], ['L', 1141], ['M', 1767],
+  ['N', 1532], ['O', 1612], ['P', 1235], ['Q', 1612], ['R', 1423], ['S', 1300], ['T', 1251], ['U', 1499], ['V', 1401], ['W', 2025],
+  ['X', 1403], ['Y', 1251], ['Z', 1403], ['.', 651], [',', 651], [':', 690], ['(', 799], [')', 799], ['%', 1946], ['-', 739], ['_', 1024],
+  ['/', 690], ['&', 1595], ["'", 563], ['…', 2048],
+]);
+
+/** Width in pixels of `s` in DejaVu Sans at `fontSize` (bold about 12 % wider); unknown characters count as wide ones. */
+export function textWidth(s: string, fontSize: number, bold = false): number {
+  let units = 0;
+  for (const ch of s) units += ADVANCE[ch] ?? (ch >= '0' && ch <= '9' ? 1303 : 1700);
+  return (units / 2048) * fontSize * (bold ? 1.12 : 1);
+}
+
+/** `s`, or its longest prefix with an ellipsis, that fits in `width` pixels. */
+export function fitText(s: string, width: number, fontSize: number, bold = false): string {
+  if (textWidth(s, fontSize, bold) <= width) return s;
+  const chars = Array.from(s);
+  while (chars.length > 0 && textWidth(chars.join('') + '…', fontSize, bold) > width) chars.pop();
+  return chars.join('') + '…';
+}
+
 export async function svgToPng(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
@@ -31,7 +57,7 @@ export function viridis(t: number): string {
 }
 
 export interface HeatmapOptions {
-  /** Colour range [lo, hi]; values outside are clipped (the seed used [0, 5]). Default [0, max]. */
+  /** Colour range [lo, hi]; values outside are clipped. Default [0, largest count], so the scale fits the counts. */
   clip?: [number, number];
   title?: string;
   /** Cell size in pixels; default fits the matrix in about 1000 px (2 to 48 px). */
@@ -57,11 +83,13 @@ export function confusionHeatmapSvg(matrix: number[][], classes: readonly string
   const left = 30 + labelSpace;
   const gridSize = K * cell;
   const barX = left + gridSize + 20;
-  const width = barX + 70;
+  const title = options.title ?? 'Confusion matrix';
+  // Wide enough for the title too (a few classes make a narrow grid).
+  const width = Math.max(barX + 70, Math.ceil(textWidth(title, 16, true)) + 40);
   const height = top + gridSize + 40;
   const parts: string[] = [];
   parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  parts.push(text(left + gridSize / 2, 24, options.title ?? 'Confusion matrix', `font-size="16" font-weight="bold" text-anchor="middle"`));
+  parts.push(text(width / 2, 24, title, `font-size="16" font-weight="bold" text-anchor="middle"`));
   for (let t = 0; t < K; t++) {
     for (let p = 0; p < K; p++) {
       const v = matrix[t][p];
@@ -201,8 +229,7 @@ export async function predictionGridPng(images: readonly GridImage[], options: {
   const composites: sharp.OverlayOptions[] = [];
   const captions: string[] = [`<rect width="${width}" height="${height}" fill="white"/>`];
   if (options.title) captions.push(text(width / 2, 24, options.title, 'font-size="17" font-weight="bold" text-anchor="middle"'));
-  const maxChars = Math.floor(tile / 6.6);
-  const clip = (s: string) => (s.length > maxChars ? `${s.slice(0, maxChars - 1)}…` : s);
+  const clip = (s: string, bold = false) => fitText(s, tile - 8, 12, bold);
   for (let i = 0; i < images.length; i++) {
     const img = images[i];
     if (!(img.rgb instanceof Uint8Array) || img.rgb.length !== img.width * img.height * 3) {
@@ -218,7 +245,7 @@ export async function predictionGridPng(images: readonly GridImage[], options: {
     const right = img.label === img.predicted;
     const prob = img.probability !== undefined ? ` (${(img.probability * 100).toFixed(0)}%)` : '';
     captions.push(text(x + tile / 2, y + 16, clip(`true: ${img.label}`), 'font-size="12" text-anchor="middle"'));
-    captions.push(text(x + tile / 2, y + 33, clip(`pred: ${img.predicted}${prob}`), `font-size="12" text-anchor="middle" font-weight="bold" fill="${right ? '#1a7f37' : '#c62828'}"`));
+    captions.push(text(x + tile / 2, y + 33, clip(`pred: ${img.predicted}${prob}`, true), `font-size="12" text-anchor="middle" font-weight="bold" fill="${right ? '#1a7f37' : '#c62828'}"`));
   }
   const png = await sharp(Buffer.from(wrapSvg(width, height, captions))).composite(composites).png().toBuffer();
   return { png, width, height };

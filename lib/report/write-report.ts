@@ -12,8 +12,10 @@ export interface ReportInput {
   /** Images with label and prediction; draws predictions.png when given. */
   gridImages?: GridImage[];
   title?: string;
-  /** Heatmap colour range; default [0, 5] like the seed. */
+  /** Heatmap colour range; default [0, largest count]. */
   clip?: [number, number];
+  /** The run's settings (arch, size, label type, epochs, learning rate, ...), listed in report.md. */
+  hyperparameters?: Record<string, unknown>;
   /** Free-form facts recorded in report.json and listed in report.md (dataset, model, timings...). */
   info?: Record<string, unknown>;
 }
@@ -47,9 +49,17 @@ export function reportMarkdown(input: ReportInput, files: { history: boolean; pr
     for (const [key, value] of Object.entries(input.info)) lines.push(`- **${key}**: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
     lines.push('');
   }
+  if (input.hyperparameters && Object.keys(input.hyperparameters).length > 0) {
+    lines.push('## Hyperparameters', '', '| setting | value |', '|---|---|');
+    for (const [key, value] of Object.entries(input.hyperparameters)) {
+      if (value !== undefined) lines.push(`| ${cell(key)} | ${cell(typeof value === 'string' ? value : JSON.stringify(value))} |`);
+    }
+    lines.push('');
+  }
   lines.push('## Summary', '', '| metric | value |', '|---|---|');
   lines.push(`| samples | ${m.count} |`, `| classes | ${m.numClasses} |`, `| loss | ${fixed(m.loss)} |`, `| accuracy | ${pct(m.accuracy)} |`);
-  lines.push(`| top-${m.k} accuracy | ${pct(m.topK)} |`);
+  // With k classes or fewer every label is in the top k: the row would always read 100 %.
+  if (m.numClasses > m.k) lines.push(`| top-${m.k} accuracy | ${pct(m.topK)} |`);
   lines.push(`| macro precision / recall / F1 | ${fixed(m.macro.precision)} / ${fixed(m.macro.recall)} / ${fixed(m.macro.f1)} |`);
   lines.push(`| weighted precision / recall / F1 | ${fixed(m.weighted.precision)} / ${fixed(m.weighted.recall)} / ${fixed(m.weighted.f1)} |`, '');
   lines.push('## Figures', '', '![confusion matrix](confusion_matrix.png)', '');
@@ -71,7 +81,7 @@ export function reportMarkdown(input: ReportInput, files: { history: boolean; pr
 export async function writeReport(dir: string, input: ReportInput): Promise<ReportFiles> {
   if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir', 'non-empty string', dir);
   if (!input || typeof input !== 'object' || !input.metrics) throw invalid('input.metrics', 'metrics from computeMetrics', input?.metrics);
-  rejectUnknownKeys('writeReport', input, ['metrics', 'history', 'gridImages', 'title', 'clip', 'info']);
+  rejectUnknownKeys('writeReport', input, ['metrics', 'history', 'gridImages', 'title', 'clip', 'info', 'hyperparameters']);
   await fsp.mkdir(dir, { recursive: true });
   const m = input.metrics;
   const classes = m.perClass.map((c) => c.name);
@@ -81,7 +91,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<Repo
     confusionJson: path.join(dir, 'confusion_matrix.json'),
     confusionPng: path.join(dir, 'confusion_matrix.png'),
   };
-  const heat = confusionHeatmapSvg(m.confusion, classes, { clip: input.clip ?? [0, 5], title: 'Confusion matrix (counts, colour clipped)' });
+  const heat = confusionHeatmapSvg(m.confusion, classes, { ...(input.clip ? { clip: input.clip } : {}), title: input.clip ? 'Confusion matrix (counts, colour clipped)' : 'Confusion matrix (counts)' });
   await fsp.writeFile(files.confusionPng, await svgToPng(heat.svg));
   await fsp.writeFile(files.confusionJson, JSON.stringify({ classes, matrix: m.confusion }) + '\n');
   const hasHistory = !!input.history && Object.values(input.history).some((v) => v.length > 0);
@@ -99,6 +109,7 @@ export async function writeReport(dir: string, input: ReportInput): Promise<Repo
   const json = {
     title: input.title ?? 'carclass evaluation report',
     info: input.info ?? {},
+    hyperparameters: input.hyperparameters ?? {},
     metrics: summary,
     history: input.history ?? null,
     files: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, path.basename(v as string)])),

@@ -2,6 +2,8 @@
 import { createLoader } from '../loader';
 import { decodeImage } from '../image';
 import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
+import { defaultPreprocess } from '../model';
+import { invalid, positiveInt, rejectUnknownKeys } from '../validate';
 
 export type ResizeMode = 'crop_or_pad' | 'bilinear' | 'nearest';
 export type PreprocessMode = 'tf' | 'caffe' | 'none';
@@ -9,6 +11,12 @@ export type PreprocessMode = 'tf' | 'caffe' | 'none';
 /** The model surface the loops need (the engine's Model satisfies it). */
 export interface StepModel {
   predictOnBatch(batch: unknown): Promise<Float32Array>;
+  /** Read when options leave out size, resize or preprocessing (a loaded checkpoint carries them). */
+  inputShape?: readonly number[];
+  arch?: string;
+  preprocess?: string;
+  extra?: Record<string, unknown>;
+  classes?: string[];
 }
 
 export interface PassOptions {
@@ -20,6 +28,29 @@ export interface PassOptions {
   onError?: 'skip' | 'throw';
 }
 
+/** predictFiles options: every field may be left out and is then read from the model (batch size 32). */
+export interface PredictOptions extends Partial<PassOptions> {
+  /** How many labels per file in `top` (default 5, at most the class count). */
+  topK?: number;
+  /** Class names for `top` (default the model's, else the class index as text). */
+  classes?: string[];
+}
+
+export interface TopPrediction {
+  /** Class index (column of probabilities). */
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/** The input pipeline a model was trained with: its size, and the resize and preprocessing its checkpoint recorded. */
+export function passOptionsForModel(model: StepModel, batchSize = 32, threads?: number): PassOptions {
+  if (!model.inputShape) throw new TypeError('predictFiles: options.size is needed for a model without inputShape');
+  const resize = (model.extra?.resize as ResizeMode | undefined) ?? 'crop_or_pad';
+  const preprocess = (model.preprocess as PreprocessMode | undefined) ?? defaultPreprocess(model.arch);
+  return { size: [model.inputShape[0], model.inputShape[1]], resize, preprocess, batchSize, ...(threads ? { threads } : {}) };
+}
+
 export interface Predictions {
   /** Files that decoded, in input order. */
   files: string[];
@@ -28,11 +59,28 @@ export interface Predictions {
   /** [files.length, K] probabilities, row i for files[i]. */
   probabilities: Float32Array;
   numClasses: number;
+  /** Per predicted file (row i for files[i]): the topK classes, most probable first. */
+  top: TopPrediction[][];
   errors: { file: string; reason: string }[];
 }
 
-/** Predicts every file in order; files that fail to decode are skipped and listed (or throw). */
-export async function predictFiles(model: StepModel, files: string[], options: PassOptions, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
+/** The k most probable classes of one probability row, most probable first (ties: lower index first). */
+export function topK(row: ArrayLike<number>, k: number, classes?: readonly string[]): TopPrediction[] {
+  const order = Array.from({ length: row.length }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
+  return order.slice(0, Math.min(k, row.length)).map((j) => ({ index: j, label: classes?.[j] ?? String(j), probability: row[j] }));
+}
+
+/**
+ * Predicts every file in order; files that fail to decode are skipped and listed (or throw). Options left out come
+ * from the model (`predictFiles(model, files)` with a loaded checkpoint uses the pipeline it was trained with).
+ */
+export async function predictFiles(model: StepModel, files: string[], opts: PredictOptions = {}, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
+  if (typeof opts !== 'object' || opts === null) throw invalid('options', 'object', opts);
+  rejectUnknownKeys('predictFiles', opts, ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'topK', 'classes']);
+  const needModel = opts.size === undefined || opts.resize === undefined || opts.preprocess === undefined;
+  const options: PassOptions = { ...(needModel ? passOptionsForModel(model) : { batchSize: 32 }), ...definedOnly(opts) } as PassOptions;
+  const k = positiveInt('topK', opts.topK ?? 5);
+  const classes = opts.classes ?? model.classes;
   const loader = createLoader({
     files, batchSize: options.batchSize, size: options.size, resize: options.resize, preprocess: options.preprocess,
     shuffle: false, augment: false, onError: options.onError ?? 'skip', ...(options.threads ? { threads: options.threads } : {}),
@@ -62,7 +110,14 @@ export async function predictFiles(model: StepModel, files: string[], options: P
     probabilities.set(r, offset);
     offset += r.length;
   }
-  return { files: outFiles, indices, probabilities, numClasses, errors: loader.stats().errors };
+  const top = outFiles.map((_, i) => topK(probabilities.subarray(i * numClasses, (i + 1) * numClasses), k, classes));
+  return { files: outFiles, indices, probabilities, numClasses, top, errors: loader.stats().errors };
+}
+
+function definedOnly(o: PredictOptions): Partial<PassOptions> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError'] as const) if (o[key] !== undefined) out[key] = o[key];
+  return out as Partial<PassOptions>;
 }
 
 export interface EvaluateResult {
@@ -79,15 +134,44 @@ export async function evaluateFiles(model: StepModel, files: string[], labels: n
   return { metrics, predictions };
 }
 
-/** Decodes up to `count` files for display (uint8 RGB at the model's input size) with their label and prediction. */
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
+  return best;
+}
+
+/**
+ * Which predicted rows the grid shows: mistakes first, then correct ones; within each, one per true class in turn
+ * (so a grid of 16 spans the classes instead of showing the first files of one class). Rows of `predictions`.
+ */
+export function gridSelection(predictions: Predictions, labels: number[], count = 16): number[] {
+  const k = predictions.numClasses;
+  const wrong = new Map<number, number[]>(), right = new Map<number, number[]>();
+  predictions.files.forEach((_, i) => {
+    const best = argmax(predictions.probabilities.subarray(i * k, (i + 1) * k));
+    const label = labels[predictions.indices[i]];
+    const bucket = best === label ? right : wrong;
+    if (!bucket.has(label)) bucket.set(label, []);
+    bucket.get(label)!.push(i);
+  });
+  const out: number[] = [];
+  for (const bucket of [wrong, right]) {
+    const queues = [...bucket.keys()].sort((a, b) => a - b).map((c) => bucket.get(c)!);
+    for (let round = 0; out.length < count && queues.some((q) => round < q.length); round++) {
+      for (const q of queues) if (round < q.length && out.length < count) out.push(q[round]);
+    }
+  }
+  return out;
+}
+
+/** Decodes up to `count` files for display (uint8 RGB at the model's input size) with their label and prediction: mistakes first, across classes. */
 export async function gridImages(predictions: Predictions, labels: number[], classes: string[], size: [number, number], count = 16): Promise<GridImage[]> {
   const out: GridImage[] = [];
   const k = predictions.numClasses;
-  for (let i = 0; i < Math.min(count, predictions.files.length); i++) {
+  for (const i of gridSelection(predictions, labels, count)) {
     const img = await decodeImage(predictions.files[i], { size, resize: 'crop_or_pad', preprocess: 'none' });
     const row = predictions.probabilities.subarray(i * k, (i + 1) * k);
-    let best = 0;
-    for (let j = 1; j < k; j++) if (row[j] > row[best]) best = j;
+    const best = argmax(row);
     out.push({
       rgb: img.data as Uint8Array, width: img.shape[1], height: img.shape[0],
       label: classes[labels[predictions.indices[i]]], predicted: classes[best], probability: row[best],

@@ -6,13 +6,13 @@ import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
 import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
-import { writeReport, ReportFiles, ClassificationMetrics } from '../report';
+import { writeReport, metricsLine, ReportFiles, ClassificationMetrics } from '../report';
 import {
   EarlyStopping, ModelCheckpoint, CSVLogger, TensorBoardWriter, ProgressBar, ReduceLROnPlateau, cosineSchedule,
   Logs, ProgressMode, EarlyStoppingState,
 } from './callbacks';
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
-import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
+import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption, firstAndMore } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
 import { DataSummary, DataReport, testCountText } from './data-summary';
 
@@ -101,6 +101,9 @@ export interface TrainResult {
   outDir: string;
   checkpoints: { best: string; last: string };
   test?: ClassificationMetrics;
+  /** Images in the test split; `test.count` is fewer when some could not be decoded (`testErrors`). */
+  testImages?: number;
+  testErrors?: { file: string; reason: string }[];
   report?: ReportFiles;
   seconds: number;
   message?: string;
@@ -169,8 +172,18 @@ export function resolveTrainOptions(options: TrainOptions) {
   };
 }
 
+/** Where an interrupted epoch stopped: the batches it trained and their running sums, so a resume goes on from there. */
+interface EpochProgress {
+  step: number;
+  seen: number;
+  lossSum: number;
+  accSum: number;
+}
+
 interface TrainState {
   epoch: number; // epochs completed
+  /** Set when interrupted inside epoch `epoch`: the checkpoint's weights already contain these steps. */
+  inEpoch?: EpochProgress;
   history: Record<string, number[]>;
   learningRate: number;
   earlyStopping?: EarlyStoppingState;
@@ -286,7 +299,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (o.weights && !resumeState) {
     const report = await loadKerasWeights(model, o.weights, { allowPartial: o.allowPartial ?? false, expectMissing: [/^head_/], ignoreUnexpected: true, onSkip: log });
     log(`loaded ${report.loaded.length} weights from ${o.weights}`);
+  } else if (!resumeState && !o.model && o.arch === 'resnet50v2') {
+    log('Training resnet50v2 from scratch (random weights, no --weights): expect far lower accuracy than from the Keras ImageNet weights (README: Keras weights).');
   }
+  log(modelTotals(model));
   // A resumed run goes on at the rate it had reached, unless a learning rate other than the recorded one was asked for.
   const newLearningRate = recorded !== null && recorded.learningRate !== undefined && recorded.learningRate !== o.learningRate;
   let lr = resumeState && !newLearningRate ? resumeState.learningRate : stage2 || resumeState ? o.learningRate : o.headLearningRate;
@@ -332,9 +348,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const handlers = o.handleSignals ? (['SIGINT', 'SIGTERM'] as const).map((s) => [s, onSignal(s)] as const) : [];
   for (const [s, h] of handlers) process.on(s, h);
 
-  const saveLast = async (epochsDone: number) => {
+  const saveLast = async (epochsDone: number, inEpoch?: EpochProgress) => {
     await model.save(checkpoints.last, { ...meta, epoch: epochsDone });
-    const state: TrainState = { epoch: epochsDone, history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
+    const state: TrainState = { epoch: epochsDone, ...(inEpoch ? { inEpoch } : {}), history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
     await writeFileAtomic(statePath(outDir), JSON.stringify(state, null, 2));
   };
 
@@ -354,9 +370,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         lr = cosineSchedule({ lr: o.learningRate, decaySteps: Math.max(1, o.epochs - o.headEpochs) })(epoch - o.headEpochs);
         model.setLearningRate(lr);
       }
-      progress.epochBegin(epoch, o.epochs, trainLoader.length);
-      let seen = 0, lossSum = 0, accSum = 0, step = 0;
-      for await (const batch of trainLoader.epoch(epoch)) {
+      // A run interrupted inside this epoch goes on from the step it reached, with the same order and augmentation.
+      const from = resumeState?.inEpoch && epoch === resumeState.epoch ? resumeState.inEpoch : null;
+      let seen = from?.seen ?? 0, lossSum = from?.lossSum ?? 0, accSum = from?.accSum ?? 0, step = from?.step ?? 0;
+      progress.epochBegin(epoch, o.epochs, trainLoader.length, step);
+      if (from) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${trainLoader.length}`);
+      let stoppedInEpoch = false;
+      for await (const batch of trainLoader.epoch(epoch, { fromBatch: step })) {
         const r = await model.trainOnBatch(batch);
         batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
         if (!Number.isFinite(r.loss)) {
@@ -364,16 +384,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           message = `Batch ${step}: Invalid loss (${r.loss}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
           break;
         }
-        seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step += 1;
+        seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step = batch.number + 1;
         progress.update(step, { accuracy: accSum / seen, loss: lossSum / seen });
-        if (stopSignal) break;
+        if (stopSignal && step < trainLoader.length) { stoppedInEpoch = true; break; }
       }
       if (status === 'nan') { log(message!); break; }
-      if (stopSignal) {
-        // An interrupted epoch does not count: resume repeats it from its start.
+      if (stoppedInEpoch) {
+        // The checkpoint holds this epoch's first `step` steps; resume trains the rest of it.
         status = 'interrupted';
-        await saveLast(epoch);
-        message = `Interrupted by ${stopSignal} during epoch ${epoch + 1}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
+        await saveLast(epoch, { step, seen, lossSum, accSum });
+        message = `Interrupted by ${stopSignal} during epoch ${epoch + 1} after step ${step}/${trainLoader.length}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
         log(message);
         break;
       }
@@ -401,6 +421,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       await saveLast(epoch + 1);
       if (stop) { status = 'early_stopped'; epoch += 1; break; }
+      if (stopSignal) {
+        status = 'interrupted';
+        epoch += 1;
+        message = `Interrupted by ${stopSignal} at the end of epoch ${epoch}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
+        log(message);
+        break;
+      }
     }
   } finally {
     for (const [s, h] of handlers) process.removeListener(s, h);
@@ -426,14 +453,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, passOptions);
     const grid = await gridImages(predictions, labels, classes, o.inputSize, 16);
     result.test = metrics;
+    result.testImages = files.length;
+    result.testErrors = predictions.errors;
+    if (predictions.errors.length) {
+      log(`test: ${predictions.errors.length} of ${files.length} test images could not be decoded and are not counted: ${firstAndMore(predictions.errors, (e) => `${path.basename(e.file)} (${e.reason})`)}`);
+    }
     result.seconds = (Date.now() - started) / 1000;
     result.report = await writeReport(path.join(outDir, 'report'), {
       metrics, history, gridImages: grid, title: `carclass ${o.arch} on ${numClasses} classes`,
-      info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best },
+      hyperparameters: { ...runConfig(o), labelType: data.manifest.labelType },
+      info: { arch: o.arch, inputSize: o.inputSize, epochsRun: epoch, bestEpoch, status, seconds: result.seconds, trainImages: splits.train.length, valImages: splits.val.length, testImages: splits.test.length, checkpoint: checkpoints.best,
+        ...(predictions.errors.length ? { testNotDecoded: predictions.errors } : {}) },
     });
     summary.add('test', predictions.errors.map((e) => ({ code: 'UNDECODABLE', ...e })));
     result.data = summary.report(splits.test.length, metrics.count);
-    log(`test: loss ${fixed4(metrics.loss)} - accuracy ${fixed4(metrics.accuracy)} - top-5 ${fixed4(metrics.topK)} ${testCountText(metrics.count, result.data)}; report in ${path.join(outDir, 'report')}`);
+    log(`test: ${metricsLine(metrics)} ${testCountText(metrics.count, result.data)}; report in ${path.join(outDir, 'report')}`);
   }
   result.data ??= summary.report(splits.test.length);
   for (const line of summary.summaryLines()) log(line);
@@ -442,6 +476,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   return result;
 }
 
-function fixed4(v: number | null): string {
-  return v === null ? 'n/a' : v.toFixed(4);
+/** The totals of model.summary() in one line, printed before training. */
+function modelTotals(model: Model): string {
+  const c = model.countParams();
+  const n = (v: number) => v.toLocaleString('en-US');
+  return `Model ${model.arch}: ${n(c.total)} params (${n(c.trainable)} trainable, ${n(c.nonTrainable)} non-trainable), input ${model.inputShape[0]}x${model.inputShape[1]}, ${model.numClasses} classes`;
 }
+

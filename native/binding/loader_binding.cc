@@ -140,9 +140,10 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
 
   Napi::Value StartEpoch(const Napi::CallbackInfo& info) {
     const int64_t epoch = info[0].As<Napi::Number>().Int64Value();
+    const int64_t firstBatch = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
     try {
-      return Napi::Number::New(info.Env(), double(Live(info.Env()).StartEpoch(epoch)));
-    } catch (const std::runtime_error& e) {
+      return Napi::Number::New(info.Env(), double(Live(info.Env()).StartEpoch(epoch, firstBatch)));
+    } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
   }

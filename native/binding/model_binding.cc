@@ -22,6 +22,19 @@ struct OwnedInput {
   BatchPtr batch;
 };
 
+// Optional per-sample weights (Float32Array, one per sample), copied into `owned`.
+void ReadSampleWeights(Napi::Value weights, StepInput& in, OwnedInput& owned) {
+  if (weights.IsUndefined()) return;
+  Napi::Env env = weights.Env();
+  if (!weights.IsTypedArray() || weights.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, "Expected Float32Array for sampleWeights");
+  auto wa = weights.As<Napi::Float32Array>();
+  if (wa.ElementLength() != static_cast<size_t>(in.n))
+    throw Napi::RangeError::New(env, "sampleWeights has " + std::to_string(wa.ElementLength()) + " entries for " + std::to_string(in.n) + " samples");
+  owned.weights.assign(wa.Data(), wa.Data() + wa.ElementLength());
+  in.sampleWeights = owned.weights.data();
+}
+
 StepInput ReadInput(Napi::Value value) {
   Napi::Env env = value.Env();
   auto owned = std::make_shared<OwnedInput>();
@@ -49,6 +62,8 @@ StepInput ReadInput(Napi::Value value) {
       if (b.sampleWeights.size() < static_cast<size_t>(b.size)) throw Napi::Error::New(env, "batch sampleWeights are shorter than the batch");
       in.sampleWeights = b.sampleWeights.data();
     }
+    // { handle, sampleWeights }: weights given with the step (fit()'s classWeights) replace the batch's own.
+    if (!value.IsExternal()) ReadSampleWeights(value.As<Napi::Object>().Get("sampleWeights"), in, *owned);
     in.owner = owned;
     return in;
   }
@@ -86,16 +101,7 @@ StepInput ReadInput(Napi::Value value) {
     owned->labels.assign(la.Data(), la.Data() + la.ElementLength());
     in.labels = owned->labels.data();
   }
-  Napi::Value weights = obj.Get("sampleWeights");
-  if (!weights.IsUndefined()) {
-    if (!weights.IsTypedArray() || weights.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw Napi::TypeError::New(env, "Expected Float32Array for sampleWeights");
-    auto wa = weights.As<Napi::Float32Array>();
-    if (wa.ElementLength() != static_cast<size_t>(in.n))
-      throw Napi::RangeError::New(env, "sampleWeights has " + std::to_string(wa.ElementLength()) + " entries for " + std::to_string(in.n) + " samples");
-    owned->weights.assign(wa.Data(), wa.Data() + wa.ElementLength());
-    in.sampleWeights = owned->weights.data();
-  }
+  ReadSampleWeights(obj.Get("sampleWeights"), in, *owned);
   in.owner = owned;
   return in;
 }

@@ -49,6 +49,14 @@ std::string ShapeText(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
+// One problem per line, the first `limit` of them, then "and N more" (a wrong checkpoint can mismatch hundreds).
+std::string FirstAndMore(const std::vector<std::string>& problems, size_t limit = 20) {
+  std::string out;
+  for (size_t i = 0; i < problems.size() && i < limit; ++i) out += "\n  " + problems[i];
+  if (problems.size() > limit) out += "\n  and " + std::to_string(problems.size() - limit) + " more";
+  return out;
+}
+
 torch::Tensor CrossEntropyPerSample(const torch::Tensor& logits, const torch::Tensor& labels, double smoothing) {
   auto logp = torch::log_softmax(logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32), 1);
   if (smoothing <= 0) return -logp.gather(1, labels.unsqueeze(1)).squeeze(1);
@@ -312,9 +320,7 @@ SetWeightsReport Engine::SetWeights(const std::vector<NamedArray>& weights, bool
   for (size_t p = 0; p < params.size(); ++p)
     if (!provided.count(static_cast<int>(p))) problems.push_back("missing weight '" + params[p].name + "'");
   if (!allowPartial && !problems.empty()) {
-    std::string msg = "setWeights: " + std::to_string(problems.size()) + " problem(s):";
-    for (const auto& s : problems) msg += "\n  " + s;
-    throw std::invalid_argument(msg);
+    throw std::invalid_argument("setWeights: " + std::to_string(problems.size()) + " problem(s):" + FirstAndMore(problems));
   }
   torch::NoGradGuard noGrad;
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -402,8 +408,7 @@ std::map<std::string, std::string> Engine::LoadCheckpoint(const std::string& pat
   if (!problems.empty()) {
     std::string msg = "checkpoint " + path + " does not fit this model (" + net_->config().arch + ", head " + net_->config().head + ", " +
                       std::to_string(net_->config().numClasses) + " classes): " + std::to_string(problems.size()) + " mismatch(es):";
-    for (const auto& s : problems) msg += "\n  " + s;
-    throw std::runtime_error(msg);
+    throw std::runtime_error(msg + FirstAndMore(problems));
   }
   torch::NoGradGuard noGrad;
   for (auto& t : expAvg_) t = torch::Tensor();

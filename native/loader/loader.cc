@@ -104,9 +104,12 @@ Loader::Loader(LoaderOptions options)
 
 Loader::~Loader() { Close(); }
 
-uint64_t Loader::StartEpoch(int64_t epoch) {
+uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (closed_) throw std::runtime_error("LOADER_CLOSED|the loader is closed");
+  if (firstBatch < 0 || firstBatch > batchesPerEpoch_) {
+    throw std::invalid_argument("INVALID_ARGUMENT|firstBatch must be in [0, " + std::to_string(batchesPerEpoch_) + "]");
+  }
   if (current_) {
     current_->cancelled = true;
     EndRunTimer(*current_);
@@ -115,6 +118,8 @@ uint64_t Loader::StartEpoch(int64_t epoch) {
   run->token = nextToken_++;
   run->epoch = epoch;
   run->order = EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch);
+  run->nextItem = firstBatch * options_.batchSize;
+  run->delivered = firstBatch;
   current_ = run;
   changed_.notify_all();
   const uint64_t token = run->token;

@@ -62,7 +62,9 @@ class Loader {
 
   int64_t BatchesPerEpoch() const { return batchesPerEpoch_; }
   // Starts producing `epoch` (cancelling any other run) and returns the token Next() expects.
-  uint64_t StartEpoch(int64_t epoch);
+  // `firstBatch` > 0 starts inside the epoch: the same order and augmentation, its earlier batches
+  // left out (how a run interrupted mid-epoch resumes at the step it reached).
+  uint64_t StartEpoch(int64_t epoch, int64_t firstBatch = 0);
   // Blocks until the run's next batch is ready; nullptr at its end or after Close().
   // Throws std::runtime_error "CODE|message" for a failed batch (onError 'throw') or a superseded run.
   BatchPtr Next(uint64_t token);

@@ -1,5 +1,5 @@
 // Keras-style progress: `Epoch 3/20`, then `469/469 ━━━━━━━━━━━━━━━━━━━━ 12s 25ms/step - accuracy: 0.9712 - loss: 0.0951`.
-// On a TTY the line redraws in place with \r; otherwise only finished lines (or one every N %) are printed.
+// On a TTY the line redraws in place with \r; otherwise (a log file, CI) a line every ~10 s and the finished line.
 import { invalid, oneOf, rejectUnknownKeys } from '../../validate';
 import { Logs } from './monitor';
 import { compareStrings } from '../../data/scan';
@@ -18,8 +18,10 @@ export interface ProgressBarOptions {
   mode?: ProgressMode;
   /** Bar width in characters. Default 20 (Keras). */
   width?: number;
-  /** Plain mode: also print a line each time this many percent of the epoch is done (0 = final line only). */
+  /** Plain mode: also print a line each time this many percent of the epoch is done (0 = off). */
   plainEveryPercent?: number;
+  /** Plain mode: also print a line when this many milliseconds passed since the last one (default 10000; 0 = off). */
+  plainIntervalMs?: number;
   /** Minimum milliseconds between TTY redraws. Default 50 (Keras). */
   intervalMs?: number;
   /** Clock in milliseconds; injectable for tests. */
@@ -53,9 +55,12 @@ export class ProgressBar {
   private readonly width: number;
   private readonly plainEveryPercent: number;
   private readonly intervalMs: number;
+  private readonly plainIntervalMs: number;
   private readonly now: () => number;
   private steps = 0;
+  private firstStep = 0;
   private startMs = 0;
+  private lastPlainMs = 0;
   private lastDrawMs = -Infinity;
   private lastLength = 0;
   private lineOpen = false;
@@ -63,7 +68,7 @@ export class ProgressBar {
   private lastLogs: Logs = {};
 
   constructor(options: ProgressBarOptions = {}) {
-    rejectUnknownKeys('ProgressBar', options, ['stream', 'mode', 'width', 'plainEveryPercent', 'intervalMs', 'now']);
+    rejectUnknownKeys('ProgressBar', options, ['stream', 'mode', 'width', 'plainEveryPercent', 'plainIntervalMs', 'intervalMs', 'now']);
     this.stream = options.stream ?? process.stdout;
     if (!this.stream || typeof this.stream.write !== 'function') throw invalid('stream', 'writable stream', this.stream);
     const mode = oneOf('mode', options.mode ?? 'auto', ['auto', 'tty', 'plain', 'quiet'] as const);
@@ -75,13 +80,17 @@ export class ProgressBar {
       throw invalid('plainEveryPercent', 'number between 0 and 100', options.plainEveryPercent);
     }
     this.intervalMs = options.intervalMs ?? 50;
+    this.plainIntervalMs = options.plainIntervalMs ?? 10000;
+    if (typeof this.plainIntervalMs !== 'number' || !(this.plainIntervalMs >= 0)) throw invalid('plainIntervalMs', 'non-negative number', options.plainIntervalMs);
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** `epoch` is 0-based; prints `Epoch 1/20` for epoch 0. */
-  epochBegin(epoch: number, epochs: number, steps: number): void {
+  /** `epoch` is 0-based; prints `Epoch 1/20` for epoch 0. `firstStep`: steps already done (a resumed epoch), left out of the timing. */
+  epochBegin(epoch: number, epochs: number, steps: number, firstStep = 0): void {
     this.steps = steps;
+    this.firstStep = firstStep;
     this.startMs = this.now();
+    this.lastPlainMs = this.startMs;
     this.lastDrawMs = -Infinity;
     this.lastLogs = {};
     this.nextPlainPercent = this.plainEveryPercent;
@@ -97,8 +106,13 @@ export class ProgressBar {
       if (t - this.lastDrawMs < this.intervalMs) return;
       this.lastDrawMs = t;
       this.redraw(this.render(step, logs, false));
-    } else if (this.plainEveryPercent > 0 && (100 * step) / this.steps >= this.nextPlainPercent) {
-      while ((100 * step) / this.steps >= this.nextPlainPercent) this.nextPlainPercent += this.plainEveryPercent;
+      return;
+    }
+    const percentDue = this.plainEveryPercent > 0 && (100 * step) / this.steps >= this.nextPlainPercent;
+    const timeDue = this.plainIntervalMs > 0 && t - this.lastPlainMs >= this.plainIntervalMs;
+    if (percentDue || timeDue) {
+      while (this.plainEveryPercent > 0 && (100 * step) / this.steps >= this.nextPlainPercent) this.nextPlainPercent += this.plainEveryPercent;
+      this.lastPlainMs = t;
       this.println(this.render(step, logs, false));
     }
   }
@@ -130,7 +144,7 @@ export class ProgressBar {
     const filled = Math.floor(this.width * done);
     const bar = '━'.repeat(filled) + '─'.repeat(this.width - filled);
     const elapsedS = (this.now() - this.startMs) / 1000;
-    const perStep = step > 0 ? elapsedS / step : 0;
+    const perStep = step > this.firstStep ? elapsedS / (step - this.firstStep) : 0;
     const time = finished ? `${Math.round(elapsedS)}s` : formatEta(perStep * (this.steps - step));
     const metrics = Object.keys(logs).sort(compareStrings).map((k) => ` - ${k}: ${formatMetric(logs[k])}`).join('');
     return `${String(step).padStart(digits)}/${this.steps} ${bar} ${time} ${formatTimePerStep(perStep)}${metrics}`;
