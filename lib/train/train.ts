@@ -14,6 +14,9 @@ import {
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
+import { planStage1, stage1Sources, sameAugment, Stage1Sources, CacheFeaturesMode, CACHE_FEATURES_MODES, HeadAugment, HEAD_AUGMENTS } from './feature-cache';
+import { CacheDtype, CACHE_DTYPES } from '../cache';
+import { AUGMENT_KEYS, AugmentOptions } from '../loader';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -60,7 +63,15 @@ export interface TrainOptions {
   headEpochs?: number;
   headLearningRate?: number;
   classWeights?: 'balanced' | 'none';
-  augment?: false | { p?: number };
+  augment?: false | AugmentOptions;
+  /** Stage 1 of a two-stage run: 'flip' (default: the flip part of augment, so features can be cached), 'none', or 'same'. */
+  headAugment?: HeadAugment;
+  /** Frozen-base epochs from cached base features: 'auto' (default: when exact), 'on' (an error when it cannot be), 'off'. */
+  cacheFeatures?: CacheFeaturesMode;
+  /** A folder shared between runs for the feature cache (default: <outDir>/feature-cache). */
+  cacheDir?: string;
+  /** How cached features are stored: 'float32' (default, exact) or 'float16' (half the disk). */
+  cacheDtype?: CacheDtype;
   earlyStopping?: false | EarlyStoppingConfig;
   threads?: number;
   loaderThreads?: number;
@@ -97,7 +108,8 @@ export interface TrainResult {
 
 const TRAIN_KEYS = ['dir', 'manifest', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
-  'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
+  'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'headAugment', 'cacheFeatures', 'cacheDir',
+  'cacheDtype', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
 /** What the loop logs each epoch, so what early stopping and checkpoints can watch. */
 export const MONITORS = ['val_loss', 'val_accuracy', 'loss', 'accuracy'] as const;
@@ -121,14 +133,16 @@ export function resolveTrainOptions(options: TrainOptions) {
   const augment = options.augment === undefined ? { p: 0.7 } : options.augment;
   if (augment !== false) {
     if (typeof augment !== 'object' || augment === null) throw invalid('augment', 'object or false', augment);
-    rejectUnknownKeys('augment', augment, ['p']);
+    rejectUnknownKeys('augment', augment, AUGMENT_KEYS);
     numberIn('augment.p', augment.p ?? 0.7, 0, 1);
+    for (const k of ['flip', 'brightness', 'contrast'] as const) if (augment[k] !== undefined) booleanOption(`augment.${k}`, augment[k]);
   }
   const unfreeze = options.unfreeze ?? 'all';
   if (!(unfreeze === 'all' || unfreeze === 'none' || (Array.isArray(unfreeze) && unfreeze.every((s) => typeof s === 'string')))) {
     throw invalid('unfreeze', "'all', 'none' or an array of regular expressions", unfreeze);
   }
-  return {
+  if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || !options.cacheDir)) throw invalid('cacheDir', 'folder path', options.cacheDir);
+  const resolved = {
     ...options,
     inputSize: inputSize as [number, number],
     arch: options.model ? options.arch ?? 'resnet50v2' : oneOf('arch', options.arch ?? 'resnet50v2', ARCHS),
@@ -153,7 +167,12 @@ export function resolveTrainOptions(options: TrainOptions) {
     onError: oneOf('onError', options.onError ?? 'skip', ['skip', 'throw'] as const),
     progress: oneOf('progress', options.progress ?? 'auto', ['auto', 'tty', 'plain', 'quiet'] as const),
     handleSignals: booleanOption('handleSignals', options.handleSignals ?? true),
+    headAugment: oneOf('headAugment', options.headAugment ?? 'flip', HEAD_AUGMENTS),
+    cacheFeatures: oneOf('cacheFeatures', options.cacheFeatures ?? 'auto', CACHE_FEATURES_MODES),
+    cacheDtype: oneOf('cacheDtype', options.cacheDtype ?? 'float32', CACHE_DTYPES),
   };
+  // 'on' with brightness/contrast in the frozen-base epochs is refused here, before any work.
+  return { ...resolved, stage1: planStage1(resolved, resolved.epochs) };
 }
 
 interface TrainState {
@@ -172,7 +191,8 @@ export function configPath(outDir: string): string {
 /** Keys of config.json: every resolved option that shapes the run (no stream, model object or callbacks). */
 export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
   'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay', 'labelSmoothing',
-  'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError'] as const;
+  'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'headAugment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError',
+  'cacheFeatures', 'cacheDir', 'cacheDtype'] as const;
 
 function runConfig(o: ReturnType<typeof resolveTrainOptions>): Record<string, unknown> {
   const c: Record<string, unknown> = {};
@@ -271,7 +291,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const trainLoader = createLoader({
     ...loaderBase, files: splits.train.map((s) => s.file), labels: splits.train.map((s) => s.label),
     ...(weights ? { sampleWeights: splits.train.map((s) => weights[s.label]) } : {}),
-    shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: o.augment.p ?? 0.7 },
+    shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: 0.7, ...o.augment },
   });
   const valLoader = createLoader({ ...loaderBase, files: splits.val.map((s) => s.file), labels: splits.val.map((s) => s.label), shuffle: false, augment: false });
 
@@ -315,8 +335,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let status: TrainResult['status'] = 'completed';
   let message: string | undefined;
   let epoch = resumeState ? resumeState.epoch : 0;
+  if (o.stage1.note && epoch < o.stage1.end) log(o.stage1.note);
+  let stage1: Stage1Sources | null = null;
   try {
     for (; epoch < o.epochs; epoch++) {
+      const frozenStage = epoch < o.stage1.end;
+      if (frozenStage && !stage1) {
+        stage1 = await stage1Sources({ plan: o.stage1, cacheFeatures: o.cacheFeatures, model, splits, classWeights: weights, outDir, cacheDir: o.cacheDir,
+          cacheDtype: o.cacheDtype, inputSize: o.inputSize, resize: o.resize, preprocess: o.preprocess, batchSize: o.batchSize, seed: o.seed, onError: o.onError,
+          loaderThreads: o.loaderThreads, prefetch: o.prefetch, progress, log, stopRequested: () => stopSignal !== null }, sameAugment(o.stage1, o.augment))
+          ?? { train: trainLoader, val: null, interrupted: false, close: () => undefined };
+      }
+      if (stage1?.interrupted) {
+        status = 'interrupted';
+        await saveLast(epoch);
+        message = `Interrupted by ${stopSignal} while building the feature cache (what is built is kept). Resume with: carclass train --resume --out ${outDir}`;
+        log(message);
+        break;
+      }
+      if (!frozenStage && stage1) { stage1.close(); stage1 = null; }
+      const source = stage1?.train ?? trainLoader;
       // Entering stage 2 (a run resumed past it was restored with stage 2's trainability already).
       if (epoch === o.headEpochs && o.headEpochs > 0) {
         await model.setTrainable(o.unfreeze);
@@ -328,9 +366,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         lr = cosineSchedule({ lr: o.learningRate, decaySteps: Math.max(1, o.epochs - o.headEpochs) })(epoch - o.headEpochs);
         model.setLearningRate(lr);
       }
-      progress.epochBegin(epoch, o.epochs, trainLoader.length);
+      progress.epochBegin(epoch, o.epochs, source.length);
       let seen = 0, lossSum = 0, accSum = 0, step = 0;
-      for await (const batch of trainLoader.epoch(epoch)) {
+      for await (const batch of source.epoch(epoch)) {
         const r = await model.trainOnBatch(batch);
         batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
         if (!Number.isFinite(r.loss)) {
@@ -352,7 +390,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         break;
       }
       let vSeen = 0, vLoss = 0, vAcc = 0;
-      for await (const batch of valLoader.epoch(0)) {
+      for await (const batch of (stage1?.val ?? valLoader).epoch(0)) {
         const r = await model.evaluateOnBatch(batch);
         batch.release();
         vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
@@ -378,6 +416,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
   } finally {
     for (const [s, h] of handlers) process.removeListener(s, h);
+    stage1?.close();
     trainLoader.close();
     valLoader.close();
     await tb?.close();

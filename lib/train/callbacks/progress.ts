@@ -80,12 +80,17 @@ export class ProgressBar {
 
   /** `epoch` is 0-based; prints `Epoch 1/20` for epoch 0. */
   epochBegin(epoch: number, epochs: number, steps: number): void {
+    this.begin(`Epoch ${epoch + 1}/${epochs}`, steps);
+  }
+
+  /** Starts a bar of `steps` steps under a title line (an epoch, or a pass such as building a cache). */
+  begin(title: string, steps: number): void {
     this.steps = steps;
     this.startMs = this.now();
     this.lastDrawMs = -Infinity;
     this.lastLogs = {};
     this.nextPlainPercent = this.plainEveryPercent;
-    this.println(`Epoch ${epoch + 1}/${epochs}`);
+    this.println(title);
   }
 
   /** `step` = steps done so far in this epoch (1..steps); `logs` = running training metrics. */
