@@ -113,6 +113,28 @@ test('two-stage: stage 1 from the cache then end to end with augmentation equals
   expect(maxDiff(await lastWeights(off), await lastWeights(on))).toBeLessThan(1e-4);
 }, 300000);
 
+test('SIGINT while the cache is built stops after the batch; --resume completes it and trains as an uninterrupted run', async () => {
+  const out = tempDir('sigint-build');
+  let sent = false;
+  const stream = { isTTY: false, write: (chunk: string) => {
+    if (!sent && /Building feature cache \(train\)/.test(chunk)) { sent = true; setImmediate(() => process.emit('SIGINT' as any)); }
+    return true;
+  } } as any;
+  const opts = base(out, { augment: false, handleSignals: true, batchSize: 4 });
+  const first = await train({ ...opts, progress: 'plain', stream });
+  expect(first.status).toBe('interrupted');
+  expect(first.message).toMatch(/while building the feature cache.*carclass train --resume/);
+  expect(process.listenerCount('SIGINT')).toBe(0);
+  const out2 = sink();
+  const second = await train({ ...opts, resume: true, progress: 'plain', stream: out2.stream });
+  expect(second.status).toBe('completed');
+  const reused = out2.lines.find((l) => l.startsWith('Frozen-base epochs'));
+  expect(reused).toMatch(/computed, [1-9]\d* reused/);
+  const ref = tempDir('sigint-ref');
+  await train(base(ref, { augment: false, batchSize: 4, cacheFeatures: 'off' }));
+  expect(maxDiff(await lastWeights(ref), await lastWeights(out))).toBeLessThan(1e-5);
+}, 300000);
+
 test("brightness/contrast: 'auto' trains end to end and says why in one line; 'on' is a usage error naming the conflict", async () => {
   const out = sink();
   const r = await train(base(tempDir('auto-fallback'), { epochs: 1, augment: { p: 0.7 }, stream: out.stream, progress: 'plain' }));

@@ -250,7 +250,8 @@ export function resumeTrainOptions(v: Record<string, any>, positionals: string[]
 }
 
 /** Files a run writes; --overwrite removes them before starting again. */
-const RUN_FILES = ['checkpoints', 'manifest.json', 'manifest.csv', 'config.json', 'train-state.json', 'training.csv', 'logs', 'report', 'feature-cache'];
+// The feature cache stays: it is keyed by everything that changes it, so a new run with the same base reuses it.
+const RUN_FILES = ['checkpoints', 'manifest.json', 'manifest.csv', 'config.json', 'train-state.json', 'training.csv', 'logs', 'report'];
 
 function isRunFolder(dir: string): boolean {
   return ['checkpoints', 'manifest.json', 'train-state.json'].some((f) => fs.existsSync(path.join(dir, f)));
