@@ -6,7 +6,7 @@ import * as path from 'path';
 import { generateDemoDataset } from '../lib/demo';
 import { createModel, loadModel, Model, Weights } from '../lib/model';
 import { train, TrainOptions } from '../lib/train/train';
-import { openFeatureCache, FeatureCacheOptions } from '../lib/cache';
+import { openFeatureCache, FeatureCacheOptions, ensureFreeSpace, freeBytes } from '../lib/cache';
 import { ProgressBar } from '../lib/train/callbacks';
 import { createLoader } from '../lib/loader';
 import { tempDir } from './helpers';
@@ -224,6 +224,15 @@ test('a changed file, changed weights or input size invalidate; a truncated or d
   expect(truncated.report.built).toBe(10);
   expect(fs.statSync(file).size).toBe(size);
 
+  // A damaged header: the whole file is rebuilt.
+  const fdh = fs.openSync(file, 'r+');
+  fs.writeSync(fdh, Buffer.from([0x7f]), 0, 1, 40);
+  fs.closeSync(fdh);
+  const header = await openFeatureCache(cacheOptions(wide, dir, list, { inputSize: [48, 72] }));
+  header.close();
+  expect(header.report).toMatchObject({ built: 10, reused: 0 });
+  expect(header.report.rebuilt).toMatch(/header is corrupt/);
+
   // A flipped byte in one record's values: its checksum fails and only it is recomputed.
   const fd = fs.openSync(file, 'r+');
   const byte = Buffer.alloc(1);
@@ -235,6 +244,19 @@ test('a changed file, changed weights or input size invalidate; a truncated or d
   damaged.close();
   expect(damaged.report).toMatchObject({ built: 1, reused: 9, rebuilt: '' });
 }, 300000);
+
+test('the disk use is printed before building and a cache larger than the free space is refused up front', async () => {
+  const dir = tempDir('space');
+  const logs: string[] = [];
+  const model = await createModel({ arch: 'resnet-tiny', numClasses: 4, inputShape: [48, 64, 3], seed: 1 });
+  const c = await openFeatureCache(cacheOptions(model, dir, files.slice(0, 3), { log: (l) => logs.push(l) }));
+  c.close();
+  expect(logs[0]).toMatch(/^Feature cache \(train\): 3 images x 1 orientation\(s\) x .* \(float32\) = .* in .*train\.features; .* free$/);
+  const file = path.join(dir, 'x.features');
+  expect(() => ensureFreeSpace(file, freeBytes(dir) + 2 ** 40)).toThrow(/Feature cache .*x\.features needs .* but only .* is free on that disk: .*--cache-dtype float16/);
+  expect(() => ensureFreeSpace(file, 1)).not.toThrow();
+  expect(() => ensureFreeSpace(file, 2048, 1024)).toThrow(/needs 2.0 KiB but only 1.0 KiB is free/);
+}, 120000);
 
 test('float16 storage: half the size, features within float16 rounding of float32', async () => {
   const model = await createModel({ arch: 'resnet-tiny', numClasses: 4, inputShape: [48, 64, 3], seed: 1 });

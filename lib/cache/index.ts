@@ -123,9 +123,16 @@ export function formatBytes(n: number): string {
 }
 
 /** Free bytes for an unprivileged writer on the file system holding `dir`. */
-function freeBytes(dir: string): number {
+export function freeBytes(dir: string): number {
   const s = fs.statfsSync(dir);
   return Number(s.bavail) * Number(s.bsize);
+}
+
+/** Throws, naming the file, the sizes and the ways out, when `bytes` do not fit in the free space of `dir`. */
+export function ensureFreeSpace(file: string, bytes: number, free = freeBytes(path.dirname(file))): void {
+  if (bytes <= free) return;
+  throw new Error(`Feature cache ${file} needs ${formatBytes(bytes)} but only ${formatBytes(free)} is free on that disk: free space, `
+    + `point --cache-dir (cacheDir) at a larger disk, use --cache-dtype float16 (half the size), or --cache-features off`);
 }
 
 function describeChange(before: Partial<FeatureKeyParts> | null, now: FeatureKeyParts): string {
@@ -214,10 +221,7 @@ export async function openFeatureCache(o: FeatureCacheOptions): Promise<FeatureC
   if (!reusable) {
     const free = freeBytes(o.dir);  // a stale file is replaced only once its successor is complete
     o.log(`Feature cache (${o.split}): ${o.files.length} images x ${o.orientations} orientation(s) x ${formatBytes(perImage / o.orientations)} (${o.dtype}) = ${formatBytes(bytes)} in ${file}; ${formatBytes(free)} free`);
-    if (bytes > free) {
-      throw new Error(`Feature cache ${file} needs ${formatBytes(bytes)} but only ${formatBytes(free)} is free on that disk: free space, `
-        + `point --cache-dir (cacheDir) at a larger disk, use --cache-dtype float16 (half the size), or --cache-features off`);
-    }
+    ensureFreeSpace(file, bytes, free);
   }
   const identities = fileIdentities(o.files);
   const { store, report } = await native().openFeatureStore({ path: file, ...layout, identities });
