@@ -80,13 +80,11 @@ interface SplitLists {
   val: { file: string; label: number }[];
 }
 
-export interface Stage1Context {
-  plan: Stage1Plan;
+/** The resolved train() options stage 1 reads. */
+export interface Stage1Options {
+  stage1: Stage1Plan;
+  augment: false | AugmentOptions;
   cacheFeatures: CacheFeaturesMode;
-  model: Model;
-  splits: SplitLists;
-  classWeights: number[] | null;
-  outDir: string;
   cacheDir?: string;
   cacheDtype: CacheDtype;
   inputSize: [number, number];
@@ -97,6 +95,13 @@ export interface Stage1Context {
   onError: 'skip' | 'throw';
   loaderThreads?: number;
   prefetch?: number;
+}
+
+export interface Stage1Context {
+  model: Model;
+  splits: SplitLists;
+  classWeights: number[] | null;
+  outDir: string;
   progress: ProgressBar;
   log: (line: string) => void;
   stopRequested: () => boolean;
@@ -104,24 +109,26 @@ export interface Stage1Context {
 
 /**
  * The batch sources of the frozen-base epochs: from the cache (built or completed here) when the plan
- * allows it and the base really is frozen, else a loader with stage 1's augmentation. `null` when the
- * run's ordinary loaders serve stage 1 unchanged.
+ * allows it and the base really is frozen, else a loader with stage 1's augmentation (the run's own
+ * `trainLoader` when that is the same).
  */
-export async function stage1Sources(c: Stage1Context, sameAsLoader: boolean): Promise<Stage1Sources | null> {
+export async function stage1Sources(o: Stage1Options, c: Stage1Context, trainLoader: Loader): Promise<Stage1Sources> {
+  const plan = o.stage1;
   const frozen = baseFrozen(c.model);
-  if (c.cacheFeatures === 'on' && !frozen) {
+  if (o.cacheFeatures === 'on' && !frozen) {
     throw new RangeError("cacheFeatures 'on' needs every base layer frozen, but the unfreeze patterns train some: use --unfreeze none, or --head-epochs N for a frozen first stage");
   }
-  if (!c.plan.cache || !frozen) {
-    if (sameAsLoader) return null;
-    const loader = makeLoader(c, c.plan.augment);
+  if (plan.note && frozen) c.log(plan.note);
+  if (!plan.cache || !frozen) {
+    if (sameAugment(plan, o.augment)) return { train: trainLoader, val: null, interrupted: false, close: () => undefined };
+    const loader = makeLoader(o, c, plan.augment);
     return { train: loader, val: null, interrupted: false, close: () => loader.close() };
   }
-  const common = { model: c.model, inputSize: c.inputSize, resize: c.resize, preprocess: c.preprocess, dtype: c.cacheDtype, batchSize: c.batchSize,
-    onError: c.onError, loaderThreads: c.loaderThreads, progress: c.progress, log: c.log, stopRequested: c.stopRequested,
-    dir: c.cacheDir ? path.resolve(c.cacheDir) : path.join(c.outDir, 'feature-cache'), shared: c.cacheDir !== undefined };
+  const common = { model: c.model, inputSize: o.inputSize, resize: o.resize, preprocess: o.preprocess, dtype: o.cacheDtype, batchSize: o.batchSize,
+    onError: o.onError, loaderThreads: o.loaderThreads, progress: c.progress, log: c.log, stopRequested: c.stopRequested,
+    dir: o.cacheDir ? path.resolve(o.cacheDir) : path.join(c.outDir, 'feature-cache'), shared: o.cacheDir !== undefined };
   const weightsOf = (s: { label: number }[]) => (c.classWeights ? s.map((x) => c.classWeights![x.label]) : undefined);
-  const flip = c.plan.augment !== false && c.plan.augment.flip && c.plan.augment.p > 0;
+  const flip = plan.augment !== false && plan.augment.flip && plan.augment.p > 0;
   const caches: FeatureCache[] = [];
   const closeAll = () => { for (const x of caches) x.close(); };
   try {
@@ -131,14 +138,14 @@ export async function stage1Sources(c: Stage1Context, sameAsLoader: boolean): Pr
       return cache;
     };
     const trainCache = await open('train', c.splits.train, flip ? 2 : 1);
-    if (trainCache.report.interrupted) return { train: trainCache.batches(batchOptions(c, c.splits.train, weightsOf, false)), val: null, interrupted: true, close: closeAll };
+    if (trainCache.report.interrupted) return { train: trainLoader, val: null, interrupted: true, close: closeAll };
     const valCache = c.splits.val.length ? await open('val', c.splits.val, 1) : null;
     const interrupted = valCache?.report.interrupted ?? false;
     const r = trainCache.report;
-    c.log(`Frozen-base epochs train the head from cached features (${r.built} computed, ${r.reused} reused${flip ? ', both orientations' : ''}; ${c.cacheDtype}; ${r.path})`);
+    c.log(`Frozen-base epochs train the head from cached features (${r.built} computed, ${r.reused} reused${flip ? ', both orientations' : ''}; ${o.cacheDtype}; ${r.path})`);
     return {
-      train: trainCache.batches({ ...batchOptions(c, c.splits.train, weightsOf, true), flip, augmentP: flip ? (c.plan.augment as Required<AugmentOptions>).p : 0 }),
-      val: valCache ? valCache.batches(batchOptions(c, c.splits.val, () => undefined, false)) : null,  // validation is unweighted, as its loader
+      train: trainCache.batches({ ...batchOptions(o, c.splits.train, weightsOf, true), flip, augmentP: flip ? (plan.augment as Required<AugmentOptions>).p : 0 }),
+      val: valCache ? valCache.batches(batchOptions(o, c.splits.val, () => undefined, false)) : null,  // validation is unweighted, as its loader
       interrupted,
       close: closeAll,
     };
@@ -148,16 +155,16 @@ export async function stage1Sources(c: Stage1Context, sameAsLoader: boolean): Pr
   }
 }
 
-function batchOptions(c: Stage1Context, list: { file: string; label: number }[], weightsOf: (s: { label: number }[]) => number[] | undefined, training: boolean) {
+function batchOptions(c: Stage1Options, list: { file: string; label: number }[], weightsOf: (s: { label: number }[]) => number[] | undefined, training: boolean) {
   const sampleWeights = weightsOf(list);
   return { files: list.map((s) => s.file), labels: list.map((s) => s.label), ...(sampleWeights ? { sampleWeights } : {}), batchSize: c.batchSize,
     shuffle: training, seed: c.seed, flip: false, augmentP: 0 };
 }
 
-function makeLoader(c: Stage1Context, augment: Augment): Loader {
+function makeLoader(o: Stage1Options, c: Stage1Context, augment: Augment): Loader {
   const sampleWeights = c.classWeights ? c.splits.train.map((s) => c.classWeights![s.label]) : undefined;
-  return createLoader({ batchSize: c.batchSize, size: c.inputSize, resize: c.resize as any, preprocess: c.preprocess as any, onError: c.onError,
-    ...(c.loaderThreads ? { threads: c.loaderThreads } : {}), ...(c.prefetch ? { prefetch: c.prefetch } : {}),
+  return createLoader({ batchSize: o.batchSize, size: o.inputSize, resize: o.resize as any, preprocess: o.preprocess as any, onError: o.onError,
+    ...(o.loaderThreads ? { threads: o.loaderThreads } : {}), ...(o.prefetch ? { prefetch: o.prefetch } : {}),
     files: c.splits.train.map((s) => s.file), labels: c.splits.train.map((s) => s.label), ...(sampleWeights ? { sampleWeights } : {}),
-    shuffle: true, seed: c.seed, augment });
+    shuffle: true, seed: o.seed, augment });
 }

@@ -14,7 +14,7 @@ import {
 import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluate';
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
-import { planStage1, stage1Sources, sameAugment, Stage1Sources, CacheFeaturesMode, CACHE_FEATURES_MODES, HeadAugment, HEAD_AUGMENTS } from './feature-cache';
+import { planStage1, stage1Sources, Stage1Sources, CacheFeaturesMode, CACHE_FEATURES_MODES, HeadAugment, HEAD_AUGMENTS } from './feature-cache';
 import { CacheDtype, CACHE_DTYPES } from '../cache';
 import { AUGMENT_KEYS, AugmentOptions } from '../loader';
 
@@ -335,16 +335,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let status: TrainResult['status'] = 'completed';
   let message: string | undefined;
   let epoch = resumeState ? resumeState.epoch : 0;
-  if (o.stage1.note && epoch < o.stage1.end) log(o.stage1.note);
   let stage1: Stage1Sources | null = null;
   try {
     for (; epoch < o.epochs; epoch++) {
       const frozenStage = epoch < o.stage1.end;
       if (frozenStage && !stage1) {
-        stage1 = await stage1Sources({ plan: o.stage1, cacheFeatures: o.cacheFeatures, model, splits, classWeights: weights, outDir, cacheDir: o.cacheDir,
-          cacheDtype: o.cacheDtype, inputSize: o.inputSize, resize: o.resize, preprocess: o.preprocess, batchSize: o.batchSize, seed: o.seed, onError: o.onError,
-          loaderThreads: o.loaderThreads, prefetch: o.prefetch, progress, log, stopRequested: () => stopSignal !== null }, sameAugment(o.stage1, o.augment))
-          ?? { train: trainLoader, val: null, interrupted: false, close: () => undefined };
+        stage1 = await stage1Sources(o, { model, splits, classWeights: weights, outDir, progress, log, stopRequested: () => stopSignal !== null }, trainLoader);
       }
       if (stage1?.interrupted) {
         status = 'interrupted';
