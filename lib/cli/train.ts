@@ -7,6 +7,8 @@ import { LAYOUTS, SEED_RATIOS, isLabelManifestPath } from '../data';
 import { testCountText } from '../train/data-summary';
 import { ARCHS } from '../model';
 import { versions } from '../runtime';
+import { HEAD_AUGMENTS, CACHE_FEATURES_MODES, planStage1 } from '../train/feature-cache';
+import { CACHE_DTYPES } from '../cache';
 
 export const trainFlags = {
   config: { type: 'string' }, out: { type: 'string', short: 'o' }, manifest: { type: 'string' }, 'prefilter-manifest': { type: 'string' },
@@ -16,7 +18,8 @@ export const trainFlags = {
   weights: { type: 'string' }, 'allow-partial': { type: 'boolean' }, unfreeze: { type: 'string' },
   epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' }, schedule: { type: 'string' },
   'head-epochs': { type: 'string' }, 'head-lr': { type: 'string' }, 'class-weights': { type: 'string' },
-  'no-augment': { type: 'boolean' }, 'augment-p': { type: 'string' }, patience: { type: 'string' }, monitor: { type: 'string' },
+  'no-augment': { type: 'boolean' }, 'augment-p': { type: 'string' }, augment: { type: 'string' }, 'head-augment': { type: 'string' },
+  'cache-features': { type: 'string' }, 'cache-dir': { type: 'string' }, 'cache-dtype': { type: 'string' }, patience: { type: 'string' }, monitor: { type: 'string' },
   'min-delta': { type: 'string' }, 'no-early-stopping': { type: 'boolean' }, threads: { type: 'string' }, 'loader-threads': { type: 'string' },
   device: { type: 'string' }, precision: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
   'no-tensorboard': { type: 'boolean' }, strict: { type: 'boolean' }, overwrite: { type: 'boolean' }, 'drop-small-classes': { type: 'boolean' },
@@ -45,7 +48,12 @@ export const trainHelp = [
   '           --weights keras_notop.h5 [--allow-partial]   --unfreeze all|none|conv5,post (regular expressions; default all)',
   'Training:  --epochs 20 (>= 1)   --batch-size 32 (>= 1)   --lr 1e-4 [1e-12, 10]   --schedule constant|cosine|plateau (default constant)',
   '           --head-epochs 0 (>= 0) --head-lr 1e-3 [1e-12, 10]   --class-weights balanced|none (default balanced)',
-  '           --no-augment | --augment-p 0.7 [0, 1]   --patience 12 (>= 0) --monitor val_loss|val_accuracy|loss|accuracy (default val_loss)',
+  '           --no-augment | --augment flip,brightness,contrast (any of them; default all) --augment-p 0.7 [0, 1]',
+  '           --head-augment flip|none|same (stage 1 of --head-epochs; default flip: only the flip part of --augment)',
+  'Cache:     --cache-features auto|on|off (default auto: frozen-base epochs train the head from the base\'s features, computed once;',
+  '           exact with flip-only or no augmentation; on: an error when it cannot be used)   --cache-dir DIR (shared; default <out>/feature-cache)',
+  '           --cache-dtype float32|float16 (default float32; float16 halves the disk use)',
+  '           --patience 12 (>= 0) --monitor val_loss|val_accuracy|loss|accuracy (default val_loss)',
   '           --min-delta 0 (>= 0) | --no-early-stopping',
   'Machine:   --threads N (>= 1)   --loader-threads N (>= 1)   --device auto|cpu|cuda|cuda:N (default auto)   --precision fp32|bf16 (default fp32)',
   'Run:       --out carclass-run   --overwrite (replace an existing run there)   --quiet   --no-tensorboard',
@@ -113,7 +121,16 @@ export function trainOptionsFromFlags(v: Record<string, any>, positionals: strin
   set('headLearningRate', numberFlag('head-lr', v['head-lr'], { min: 1e-12, max: 10 }));
   set('classWeights', v['class-weights']);
   if (v['no-augment']) o.augment = false;
-  else if (v['augment-p'] !== undefined) o.augment = { p: numberFlag('augment-p', v['augment-p'], { min: 0, max: 1 }) };
+  else if (v['augment-p'] !== undefined || v.augment !== undefined) {
+    o.augment = {
+      ...(v['augment-p'] !== undefined ? { p: numberFlag('augment-p', v['augment-p'], { min: 0, max: 1 }) } : {}),
+      ...(v.augment !== undefined ? augmentParts(String(v.augment)) : {}),
+    };
+  }
+  set('headAugment', v['head-augment']);
+  set('cacheFeatures', v['cache-features']);
+  set('cacheDir', v['cache-dir']);
+  set('cacheDtype', v['cache-dtype']);
   if (v['no-early-stopping']) o.earlyStopping = false;
   else if (v.patience !== undefined || v.monitor !== undefined || v['min-delta'] !== undefined) {
     const e: Record<string, unknown> = {};
@@ -134,6 +151,16 @@ export function trainOptionsFromFlags(v: Record<string, any>, positionals: strin
   return o as Partial<TrainOptions>;
 }
 
+const AUGMENT_PARTS = ['flip', 'brightness', 'contrast'] as const;
+
+/** `--augment flip,contrast` -> { flip: true, brightness: false, contrast: true }. */
+function augmentParts(list: string): Record<(typeof AUGMENT_PARTS)[number], boolean> {
+  const given = list.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = given.filter((x) => !(AUGMENT_PARTS as readonly string[]).includes(x));
+  if (bad.length || !given.length) throw new UsageError(`Expected a comma-separated list of ${AUGMENT_PARTS.join(', ')} for --augment but received ${JSON.stringify(list)} (no augmentation: --no-augment)`);
+  return { flip: given.includes('flip'), brightness: given.includes('brightness'), contrast: given.includes('contrast') };
+}
+
 /** Config, then flags, then defaults; option errors name the key, the expected and the received value. */
 export function mergeTrainOptions(v: Record<string, any>, positionals: string[], defaults: Partial<TrainOptions> = {}): TrainOptions {
   const config = v.config ? readConfig(v.config) : {};
@@ -149,7 +176,8 @@ const FLAG_OF: Record<string, string> = {
   dir: '<dir>', manifest: '--manifest', layout: '--layout', valSplit: '--val-split', testSplit: '--test-split', valDir: '--val-dir', testDir: '--test-dir', prefilterManifest: '--prefilter-manifest', labelType: '--label-type', topN: '--top-n', minCount: '--min-count',
   seed: '--seed', arch: '--arch', head: '--head', inputSize: '--size', resize: '--resize', weights: '--weights', allowPartial: '--allow-partial',
   unfreeze: '--unfreeze', epochs: '--epochs', batchSize: '--batch-size', learningRate: '--lr', schedule: '--schedule', headEpochs: '--head-epochs',
-  headLearningRate: '--head-lr', classWeights: '--class-weights', augment: '--augment-p/--no-augment', earlyStopping: '--patience/--monitor/--min-delta',
+  headLearningRate: '--head-lr', classWeights: '--class-weights', augment: '--augment/--augment-p/--no-augment', headAugment: '--head-augment',
+  cacheFeatures: '--cache-features', cacheDir: '--cache-dir', cacheDtype: '--cache-dtype', earlyStopping: '--patience/--monitor/--min-delta',
   threads: '--threads', loaderThreads: '--loader-threads', device: '--device', precision: '--precision', progress: '--quiet', tensorboard: '--no-tensorboard',
   onError: '--strict', onTooSmall: '--drop-small-classes', ratios: 'ratios', preprocess: 'preprocess',
 };
@@ -170,6 +198,9 @@ export function checkTrainEnums(o: Partial<TrainOptions>): void {
   enumCheck('--schedule', o.schedule, ['constant', 'cosine', 'plateau']);
   enumCheck('--class-weights', o.classWeights, ['balanced', 'none']);
   enumCheck('--precision', o.precision, ['fp32', 'bf16']);
+  enumCheck('--head-augment', o.headAugment, HEAD_AUGMENTS);
+  enumCheck('--cache-features', o.cacheFeatures, CACHE_FEATURES_MODES);
+  enumCheck('--cache-dtype', o.cacheDtype, CACHE_DTYPES);
   if (o.earlyStopping && typeof o.earlyStopping === 'object') enumCheck('--monitor', o.earlyStopping.monitor, MONITORS);
   checkDevice(o.device);
 }
@@ -207,8 +238,19 @@ function checkSplitFlags(o: Partial<TrainOptions>): void {
   }
 }
 
+/** --cache-features on with brightness/contrast in the frozen-base epochs is a usage error (exit 2) before any work. */
+export function checkCachePlan(o: Partial<TrainOptions>): void {
+  try {
+    planStage1({ augment: o.augment ?? { p: 0.7 }, headEpochs: o.headEpochs ?? 0, headAugment: o.headAugment ?? 'flip', cacheFeatures: o.cacheFeatures ?? 'auto',
+      unfreeze: o.unfreeze ?? 'all' }, o.epochs ?? 20);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** Keys a resumed run may change; everything else comes from the run's config.json. */
-const RESUME_MAY_CHANGE = new Set(['outDir', 'resume', 'epochs', 'learningRate', 'earlyStopping', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError']);
+const RESUME_MAY_CHANGE = new Set(['outDir', 'resume', 'epochs', 'learningRate', 'earlyStopping', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError',
+  'cacheFeatures', 'cacheDir']);
 
 function same(key: string, a: unknown, b: unknown): boolean {
   if (PATH_KEYS.includes(key) && typeof a === 'string' && typeof b === 'string') return path.resolve(a) === path.resolve(b);
@@ -259,12 +301,13 @@ export function resumeTrainOptions(v: Record<string, any>, positionals: string[]
     change('minDelta', '--min-delta', es.minDelta, before.minDelta ?? 0);
     merged.earlyStopping = { ...before, ...es };
   }
-  for (const key of ['epochs', 'learningRate', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError']) if (given[key] !== undefined) merged[key] = given[key];
+  for (const key of ['epochs', 'learningRate', 'threads', 'loaderThreads', 'device', 'progress', 'tensorboard', 'onError', 'cacheFeatures', 'cacheDir']) if (given[key] !== undefined) merged[key] = given[key];
   if (merged.progress !== 'quiet') console.log(`Resuming ${outDir} with its recorded configuration${changes.length ? `; changed: ${changes.join(', ')}` : ''}`);
   return merged as TrainOptions;
 }
 
 /** Files a run writes; --overwrite removes them before starting again. */
+// The feature cache stays: it is keyed by everything that changes it, so a new run with the same base reuses it.
 const RUN_FILES = ['checkpoints', 'manifest.json', 'manifest.csv', 'config.json', 'train-state.json', 'training.csv', 'logs', 'report'];
 
 function isRunFolder(dir: string): boolean {
@@ -298,6 +341,7 @@ export const trainCommand: Command = {
     if (values.resume && values.overwrite) throw new UsageError('carclass train: --resume continues a run and --overwrite replaces it; give one of them');
     const options = values.resume ? resumeTrainOptions(values, positionals) : mergeTrainOptions(values, positionals);
     checkTrainEnums(options);
+    checkCachePlan(options);
     if (!options.dir && !options.manifest && !options.resume) throw new UsageError('carclass train: give a folder of images, --manifest, or --resume --out <run>');
     const outDir = path.resolve(options.outDir);
     if (!options.resume && isRunFolder(outDir)) {

@@ -10,6 +10,21 @@ import {
 export interface AugmentOptions {
   /** Probability that an image is augmented at all (default 0.7). */
   p?: number;
+  /** Which parts an augmented image gets (each default true): horizontal flip (p 0.5), brightness, contrast. */
+  flip?: boolean;
+  brightness?: boolean;
+  contrast?: boolean;
+}
+
+export const AUGMENT_KEYS = ['p', 'flip', 'brightness', 'contrast'] as const;
+
+/** Validated augmentation parts; `augment` true or an object (false is handled by the caller). */
+export function augmentParts(name: string, augment: true | AugmentOptions): Required<AugmentOptions> {
+  if (augment === true) return { p: 0.7, flip: true, brightness: true, contrast: true };
+  if (typeof augment !== 'object' || augment === null) throw invalid(name, 'false, true or { p, flip, brightness, contrast }', augment);
+  rejectUnknownKeys(name, augment, AUGMENT_KEYS);
+  const part = (k: 'flip' | 'brightness' | 'contrast') => (augment[k] === undefined ? true : booleanOption(`${name}.${k}`, augment[k]));
+  return { p: augment.p === undefined ? 0.7 : numberIn(`${name}.p`, augment.p, 0, 1), flip: part('flip'), brightness: part('brightness'), contrast: part('contrast') };
 }
 
 export interface LoaderOptions {
@@ -29,7 +44,7 @@ export interface LoaderOptions {
   shuffle?: boolean;
   /** Default: drawn at random once per loader (see `loader.seed`). */
   seed?: number;
-  /** Flip / brightness / contrast per image with probability p; needs preprocess 'tf' or 'caffe'. */
+  /** Flip / brightness / contrast (each can be turned off) per image with probability p; needs preprocess 'tf' or 'caffe'. */
   augment?: false | true | AugmentOptions;
   /** Decode threads (default: CARCLASS_THREADS or the core count). */
   threads?: number;
@@ -62,6 +77,8 @@ interface NativeBatch {
   size: number;
   height: number;
   width: number;
+  /** 3 for pixels; the feature depth for cached features. */
+  channels?: number;
   labels: Int32Array;
   sampleWeights?: Float32Array;
   files: string[];
@@ -91,7 +108,7 @@ export class Batch {
   /** @internal */
   constructor(raw: NativeBatch) {
     this.size = raw.size;
-    this.shape = [raw.size, raw.height, raw.width, 3];
+    this.shape = [raw.size, raw.height, raw.width, raw.channels ?? 3];
     this.labels = raw.labels;
     if (raw.sampleWeights) this.sampleWeights = raw.sampleWeights;
     this.files = raw.files;
@@ -162,13 +179,9 @@ export class Loader implements AsyncIterable<Batch> {
     });
     const size = sizeOption('size', options.size);
     const preprocess = options.preprocess === undefined ? 'tf' : oneOf('preprocess', options.preprocess, PREPROCESS_MODES);
-    let augmentP: number | undefined;
+    let augment: Required<AugmentOptions> | undefined;
     if (options.augment !== undefined && options.augment !== false) {
-      if (options.augment === true) augmentP = 0.7;
-      else if (typeof options.augment === 'object' && options.augment !== null) {
-        rejectUnknownKeys('augment', options.augment, ['p']);
-        augmentP = options.augment.p === undefined ? 0.7 : numberIn('augment.p', options.augment.p, 0, 1);
-      } else throw invalid('augment', 'false, true or { p }', options.augment);
+      augment = augmentParts('augment', options.augment);
       if (preprocess === 'none') throw invalid('preprocess', "'tf' or 'caffe' when augment is on (augmentation works on floats)", preprocess);
     }
     const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : options.seed;
@@ -188,8 +201,11 @@ export class Loader implements AsyncIterable<Batch> {
       dct: options.dct === undefined ? 'fast' : oneOf('dct', options.dct, DCT_METHODS),
       shuffle: options.shuffle === undefined ? true : booleanOption('shuffle', options.shuffle),
       seed,
-      augment: augmentP !== undefined,
-      augmentP: augmentP ?? 0,
+      augment: augment !== undefined,
+      augmentP: augment?.p ?? 0,
+      augmentFlip: augment?.flip ?? true,
+      augmentBrightness: augment?.brightness ?? true,
+      augmentContrast: augment?.contrast ?? true,
       threads: options.threads === undefined ? defaultThreads() : positiveInt('threads', options.threads),
       prefetch: options.prefetch === undefined ? 2 : positiveInt('prefetch', options.prefetch),
       onError: options.onError === undefined ? 'skip' : oneOf('onError', options.onError, ['skip', 'throw'] as const),

@@ -499,6 +499,11 @@ export class Model {
     });
   }
 
+  /** @internal The native model, for other native objects (the feature cache) that run its engine. */
+  nativeHandle(): unknown {
+    return this.nativeModel;
+  }
+
   /** @internal */
   loadWeightsFile(file: string): Promise<Record<string, string>> {
     return this.enqueue(() => this.nativeModel.load(file));

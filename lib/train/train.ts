@@ -15,6 +15,9 @@ import { evaluateFiles, gridImages, PreprocessMode, ResizeMode } from './evaluat
 import { invalid, rejectUnknownKeys, positiveInt, nonNegativeInt, oneOf, numberIn, booleanOption, firstAndMore } from '../validate';
 import { writeFileAtomic } from '../atomic-file';
 import { DataSummary, DataReport, testCountText } from './data-summary';
+import { planStage1, stage1Sources, Stage1Sources, CacheFeaturesMode, CACHE_FEATURES_MODES, HeadAugment, HEAD_AUGMENTS } from './feature-cache';
+import { CacheDtype, CACHE_DTYPES } from '../cache';
+import { AUGMENT_KEYS, AugmentOptions } from '../loader';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -71,7 +74,15 @@ export interface TrainOptions {
   headEpochs?: number;
   headLearningRate?: number;
   classWeights?: 'balanced' | 'none';
-  augment?: false | { p?: number };
+  augment?: false | AugmentOptions;
+  /** Stage 1 of a two-stage run: 'flip' (default: the flip part of augment, so features can be cached), 'none', or 'same'. */
+  headAugment?: HeadAugment;
+  /** Frozen-base epochs from cached base features: 'auto' (default: when exact), 'on' (an error when it cannot be), 'off'. */
+  cacheFeatures?: CacheFeaturesMode;
+  /** A folder shared between runs for the feature cache (default: <outDir>/feature-cache). */
+  cacheDir?: string;
+  /** How cached features are stored: 'float32' (default, exact) or 'float16' (half the disk). */
+  cacheDtype?: CacheDtype;
   earlyStopping?: false | EarlyStoppingConfig;
   threads?: number;
   loaderThreads?: number;
@@ -113,7 +124,8 @@ export interface TrainResult {
 
 const TRAIN_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'outDir', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed',
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
-  'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'threads',
+  'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'headAugment', 'cacheFeatures', 'cacheDir',
+  'cacheDtype', 'earlyStopping', 'threads',
   'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
 /** What the loop logs each epoch, so what early stopping and checkpoints can watch. */
 export const MONITORS = ['val_loss', 'val_accuracy', 'loss', 'accuracy'] as const;
@@ -137,14 +149,16 @@ export function resolveTrainOptions(options: TrainOptions) {
   const augment = options.augment === undefined ? { p: 0.7 } : options.augment;
   if (augment !== false) {
     if (typeof augment !== 'object' || augment === null) throw invalid('augment', 'object or false', augment);
-    rejectUnknownKeys('augment', augment, ['p']);
+    rejectUnknownKeys('augment', augment, AUGMENT_KEYS);
     numberIn('augment.p', augment.p ?? 0.7, 0, 1);
+    for (const k of ['flip', 'brightness', 'contrast'] as const) if (augment[k] !== undefined) booleanOption(`augment.${k}`, augment[k]);
   }
   const unfreeze = options.unfreeze ?? 'all';
   if (!(unfreeze === 'all' || unfreeze === 'none' || (Array.isArray(unfreeze) && unfreeze.every((s) => typeof s === 'string')))) {
     throw invalid('unfreeze', "'all', 'none' or an array of regular expressions", unfreeze);
   }
-  return {
+  if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || !options.cacheDir)) throw invalid('cacheDir', 'folder path', options.cacheDir);
+  const resolved = {
     ...options,
     inputSize: inputSize as [number, number],
     arch: options.model ? options.arch ?? 'resnet50v2' : oneOf('arch', options.arch ?? 'resnet50v2', ARCHS),
@@ -169,7 +183,12 @@ export function resolveTrainOptions(options: TrainOptions) {
     onError: oneOf('onError', options.onError ?? 'skip', ['skip', 'throw'] as const),
     progress: oneOf('progress', options.progress ?? 'auto', ['auto', 'tty', 'plain', 'quiet'] as const),
     handleSignals: booleanOption('handleSignals', options.handleSignals ?? true),
+    headAugment: oneOf('headAugment', options.headAugment ?? 'flip', HEAD_AUGMENTS),
+    cacheFeatures: oneOf('cacheFeatures', options.cacheFeatures ?? 'auto', CACHE_FEATURES_MODES),
+    cacheDtype: oneOf('cacheDtype', options.cacheDtype ?? 'float32', CACHE_DTYPES),
   };
+  // 'on' with brightness/contrast in the frozen-base epochs is refused here, before any work.
+  return { ...resolved, stage1: planStage1(resolved, resolved.epochs) };
 }
 
 /** Where an interrupted epoch stopped: the batches it trained and their running sums, so a resume goes on from there. */
@@ -198,7 +217,8 @@ export function configPath(outDir: string): string {
 /** Keys of config.json: every resolved option that shapes the run (no stream, model object or callbacks). */
 export const RUN_CONFIG_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDir', 'testDir', 'prefilterManifest', 'labelType', 'topN', 'minCount', 'ratios', 'onTooSmall', 'seed', 'arch', 'head',
   'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay', 'labelSmoothing',
-  'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError'] as const;
+  'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'headAugment', 'earlyStopping', 'device', 'precision', 'tensorboard', 'onError',
+  'cacheFeatures', 'cacheDir', 'cacheDtype'] as const;
 
 /** Options that hold paths: recorded absolute, compared resolved. */
 export const PATH_KEYS: readonly string[] = ['dir', 'manifest', 'valDir', 'testDir', 'prefilterManifest', 'weights'];
@@ -313,7 +333,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const trainLoader = createLoader({
     ...loaderBase, files: splits.train.map((s) => s.file), labels: splits.train.map((s) => s.label),
     ...(weights ? { sampleWeights: splits.train.map((s) => weights[s.label]) } : {}),
-    shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: o.augment.p ?? 0.7 },
+    shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: 0.7, ...o.augment },
   });
   const valLoader = createLoader({ ...loaderBase, files: splits.val.map((s) => s.file), labels: splits.val.map((s) => s.label), shuffle: false, augment: false });
 
@@ -357,8 +377,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let status: TrainResult['status'] = 'completed';
   let message: string | undefined;
   let epoch = resumeState ? resumeState.epoch : 0;
+  let stage1: Stage1Sources | null = null;
   try {
     for (; epoch < o.epochs; epoch++) {
+      const frozenStage = epoch < o.stage1.end;
+      if (frozenStage && !stage1) {
+        stage1 = await stage1Sources(o, { model, splits, classWeights: weights, outDir, progress, log, stopRequested: () => stopSignal !== null }, trainLoader);
+      }
+      if (stage1?.interrupted) {
+        status = 'interrupted';
+        await saveLast(epoch);
+        message = `Interrupted by ${stopSignal} while building the feature cache (what is built is kept). Resume with: carclass train --resume --out ${outDir}`;
+        log(message);
+        break;
+      }
+      if (!frozenStage && stage1) { stage1.close(); stage1 = null; }
+      const source = stage1?.train ?? trainLoader;
       // Entering stage 2 (a run resumed past it was restored with stage 2's trainability already).
       if (epoch === o.headEpochs && o.headEpochs > 0) {
         await model.setTrainable(o.unfreeze);
@@ -373,10 +407,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       // A run interrupted inside this epoch goes on from the step it reached, with the same order and augmentation.
       const from = resumeState?.inEpoch && epoch === resumeState.epoch ? resumeState.inEpoch : null;
       let seen = from?.seen ?? 0, lossSum = from?.lossSum ?? 0, accSum = from?.accSum ?? 0, step = from?.step ?? 0;
-      progress.epochBegin(epoch, o.epochs, trainLoader.length, step);
-      if (from) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${trainLoader.length}`);
+      progress.epochBegin(epoch, o.epochs, source.length, step);
+      if (from) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${source.length}`);
       let stoppedInEpoch = false;
-      for await (const batch of trainLoader.epoch(epoch, { fromBatch: step })) {
+      for await (const batch of source.epoch(epoch, { fromBatch: step })) {
         const r = await model.trainOnBatch(batch);
         batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
         if (!Number.isFinite(r.loss)) {
@@ -398,7 +432,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         break;
       }
       let vSeen = 0, vLoss = 0, vAcc = 0;
-      for await (const batch of valLoader.epoch(0)) {
+      for await (const batch of (stage1?.val ?? valLoader).epoch(0)) {
         const r = await model.evaluateOnBatch(batch);
         batch.release();
         vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
@@ -431,6 +465,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
   } finally {
     for (const [s, h] of handlers) process.removeListener(s, h);
+    stage1?.close();
     trainLoader.close();
     valLoader.close();
     await tb?.close();

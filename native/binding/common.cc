@@ -1,5 +1,7 @@
 #include "binding/common.h"
 
+#include <cstring>
+
 namespace carclass {
 
 namespace {
@@ -77,6 +79,48 @@ bool GetBool(const Napi::Object& obj, const char* key, bool fallback) {
   if (v.IsUndefined()) return fallback;
   if (!v.IsBoolean()) throw Napi::TypeError::New(obj.Env(), std::string("Expected boolean for ") + key);
   return v.As<Napi::Boolean>().Value();
+}
+
+std::vector<std::string> GetStrings(Napi::Env env, Napi::Value value, const char* name) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<std::string> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsString()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
+    out[i] = v.As<Napi::String>().Utf8Value();
+  }
+  return out;
+}
+
+Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch) {
+  Napi::Object out = Napi::Object::New(env);
+  const size_t n = size_t(batch->size);
+  auto labels = Napi::Int32Array::New(env, n);
+  auto indices = Napi::Int32Array::New(env, n);
+  Napi::Array files = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; ++i) {
+    labels[i] = batch->labels[i];
+    indices[i] = int32_t(batch->indices[i]);
+    files.Set(uint32_t(i), batch->files[i]);
+  }
+  out.Set("labels", labels);
+  out.Set("indices", indices);
+  out.Set("files", files);
+  if (!batch->sampleWeights.empty()) {
+    auto weights = Napi::Float32Array::New(env, n);
+    std::memcpy(weights.Data(), batch->sampleWeights.data(), n * sizeof(float));
+    out.Set("sampleWeights", weights);
+  }
+  out.Set("size", double(batch->size));
+  out.Set("height", double(batch->height));
+  out.Set("width", double(batch->width));
+  out.Set("channels", double(batch->channels));
+  out.Set("epoch", double(batch->epoch));
+  out.Set("number", double(batch->number));
+  out.Set("isUint8", batch->isUint8);
+  out.Set("handle", WrapBatch(env, batch));
+  return out;
 }
 
 }  // namespace carclass

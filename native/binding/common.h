@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "loader/batch.h"
 
@@ -82,15 +83,43 @@ BatchPtr UnwrapBatch(Napi::Value value);
 void ReleaseBatch(Napi::Value value);
 
 // Small conversion helpers that throw TypeError with the field name.
+std::vector<std::string> GetStrings(Napi::Env env, Napi::Value value, const char* name);
+// Undefined/null gives an empty vector.
+template <typename T>
+std::vector<T> GetNumbers(Napi::Env env, Napi::Value value, const char* name) {
+  std::vector<T> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
+  Napi::Array array = value.As<Napi::Array>();
+  out.resize(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value v = array.Get(i);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
+    out[i] = T(v.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+// A batch as JS sees it: handle, size, shape, labels, indices, files, sampleWeights?.
+Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch);
+
 int64_t GetInt(const Napi::Object& obj, const char* key, int64_t fallback);
 double GetNumber(const Napi::Object& obj, const char* key, double fallback);
 std::string GetString(const Napi::Object& obj, const char* key, const std::string& fallback);
 bool GetBool(const Napi::Object& obj, const char* key, bool fallback);
+
+class Engine;
+// The engine behind a NativeModel object (TypeError for anything else).
+std::shared_ptr<Engine> UnwrapEngine(Napi::Value nativeModel);
+// Runs `work` on the compute thread with the engine's lock held and `threads` LibTorch threads
+// (from a worker thread, never the main thread).
+void RunOnEngine(const std::shared_ptr<Engine>& engine, int threads, const std::function<void()>& work);
 
 // Each concern registers its exports here (see addon.cc).
 void InitRuntime(Napi::Env env, Napi::Object exports);
 void InitImage(Napi::Env env, Napi::Object exports);
 void InitLoader(Napi::Env env, Napi::Object exports);
 void InitModel(Napi::Env env, Napi::Object exports);
+void InitFeatures(Napi::Env env, Napi::Object exports);
 
 }  // namespace carclass

@@ -10,62 +10,6 @@ namespace carclass {
 
 namespace {
 
-std::vector<std::string> GetStrings(Napi::Env env, Napi::Value value, const char* name) {
-  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
-  Napi::Array array = value.As<Napi::Array>();
-  std::vector<std::string> out(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    Napi::Value v = array.Get(i);
-    if (!v.IsString()) throw Napi::TypeError::New(env, std::string("Expected array of strings for ") + name);
-    out[i] = v.As<Napi::String>().Utf8Value();
-  }
-  return out;
-}
-
-template <typename T>
-std::vector<T> GetNumbers(Napi::Env env, Napi::Value value, const char* name) {
-  std::vector<T> out;
-  if (value.IsUndefined() || value.IsNull()) return out;
-  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
-  Napi::Array array = value.As<Napi::Array>();
-  out.resize(array.Length());
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    Napi::Value v = array.Get(i);
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("Expected array of numbers for ") + name);
-    out[i] = T(v.As<Napi::Number>().DoubleValue());
-  }
-  return out;
-}
-
-Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch) {
-  Napi::Object out = Napi::Object::New(env);
-  const size_t n = size_t(batch->size);
-  auto labels = Napi::Int32Array::New(env, n);
-  auto indices = Napi::Int32Array::New(env, n);
-  Napi::Array files = Napi::Array::New(env, n);
-  for (size_t i = 0; i < n; ++i) {
-    labels[i] = batch->labels[i];
-    indices[i] = int32_t(batch->indices[i]);
-    files.Set(uint32_t(i), batch->files[i]);
-  }
-  out.Set("labels", labels);
-  out.Set("indices", indices);
-  out.Set("files", files);
-  if (!batch->sampleWeights.empty()) {
-    auto weights = Napi::Float32Array::New(env, n);
-    std::memcpy(weights.Data(), batch->sampleWeights.data(), n * sizeof(float));
-    out.Set("sampleWeights", weights);
-  }
-  out.Set("size", double(batch->size));
-  out.Set("height", double(batch->height));
-  out.Set("width", double(batch->width));
-  out.Set("epoch", double(batch->epoch));
-  out.Set("number", double(batch->number));
-  out.Set("isUint8", batch->isUint8);
-  out.Set("handle", WrapBatch(env, batch));
-  return out;
-}
-
 // What NextAsync answered, carried to the main thread.
 struct NextAnswer {
   BatchPtr batch;
@@ -118,6 +62,10 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     options.seed = uint64_t(GetNumber(o, "seed", 0));
     options.augment = GetBool(o, "augment", false);
     options.augmentProbability = GetNumber(o, "augmentP", 0.7);
+    options.augmentFlip = GetBool(o, "augmentFlip", true);
+    options.augmentBrightness = GetBool(o, "augmentBrightness", true);
+    options.augmentContrast = GetBool(o, "augmentContrast", true);
+    options.mirror = GetBool(o, "mirror", false);
     options.threads = int(GetInt(o, "threads", 1));
     options.prefetch = int(GetInt(o, "prefetch", 2));
     options.skipErrors = GetString(o, "onError", "skip") != "throw";

@@ -10,6 +10,15 @@
 #include "engine/runtime.h"
 
 namespace carclass {
+
+void RunOnEngine(const std::shared_ptr<Engine>& engine, int threads, const std::function<void()>& work) {
+  std::lock_guard<std::mutex> lock(engine->mutex());
+  Executor::Shared().Run([&] {
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+    work();
+  });
+}
+
 namespace {
 
 using EnginePtr = std::shared_ptr<Engine>;
@@ -48,6 +57,7 @@ StepInput ReadInput(Napi::Value value) {
     in.h = b.height;
     in.w = b.width;
     in.c = b.channels;
+    in.features = b.features;
     const size_t count = static_cast<size_t>(b.size * b.height * b.width * b.channels);
     if (b.isUint8) {
       if (b.pixelsU8.size() < count) throw Napi::Error::New(env, "batch holds fewer pixels than its shape says");
@@ -213,11 +223,9 @@ Napi::Promise RunLocked(Napi::Env env, EnginePtr engine, Work work, typename Pro
   return RunAsync<Result>(
       env,
       [engine, work, threads]() -> Result {
-        std::lock_guard<std::mutex> lock(engine->mutex());
-        return Executor::Shared().Run([&]() -> Result {
-          if (at::get_num_threads() != threads) at::set_num_threads(threads);
-          return work();
-        });
+        Result r{};
+        RunOnEngine(engine, threads, [&] { r = work(); });
+        return r;
       },
       std::move(done));
 }
@@ -239,6 +247,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
          InstanceMethod("save", &ModelWrap::Save), InstanceMethod("load", &ModelWrap::Load)});
     constructor = new Napi::FunctionReference(Napi::Persistent(cls));
     exports.Set("NativeModel", cls);
+  }
+
+  static EnginePtr EngineOf(Napi::Value value) {
+    if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor->Value()))
+      throw Napi::TypeError::New(value.Env(), "Expected a native model (createModel / loadModel)");
+    return Unwrap(value.As<Napi::Object>())->engine_;
   }
 
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -543,6 +557,8 @@ Napi::Value TestBatch(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<Engine> UnwrapEngine(Napi::Value nativeModel) { return ModelWrap::EngineOf(nativeModel); }
 
 void InitModel(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env, exports);

@@ -136,6 +136,7 @@ std::string Engine::deviceName() const { return device_.str(); }
 torch::Tensor Engine::InputTensor(const StepInput& input) const {
   const ModelConfig& m = net_->config();
   if (input.n < 1) throw std::invalid_argument("the batch is empty");
+  if (input.features) return FeatureTensor(input);
   if (input.h != m.height || input.w != m.width || input.c != m.channels)
     throw std::invalid_argument("input shape [" + std::to_string(input.n) + "," + std::to_string(input.h) + "," + std::to_string(input.w) +
                                 "," + std::to_string(input.c) + "] does not match the model's inputShape [" + std::to_string(m.height) +
@@ -146,6 +147,18 @@ torch::Tensor Engine::InputTensor(const StepInput& input) const {
     return nhwc.pin_memory().to(device_, /*non_blocking=*/true).permute({0, 3, 1, 2});
   }
   return channelsLast_ ? nchw : nchw.contiguous();
+}
+
+torch::Tensor Engine::FeatureTensor(const StepInput& input) const {
+  const auto& shape = net_->featureShape();  // [H, W, C] or [C]
+  const std::vector<int64_t> given = shape.size() == 3 ? std::vector<int64_t>{input.h, input.w, input.c} : std::vector<int64_t>{input.h * input.w * input.c};
+  if (given != shape)
+    throw std::invalid_argument("cached features of shape " + ShapeText(given) + " do not fit this model's head input " + ShapeText(shape));
+  std::vector<int64_t> sizes = {input.n};
+  sizes.insert(sizes.end(), shape.begin(), shape.end());
+  auto t = torch::from_blob(const_cast<float*>(input.x), sizes, torch::kFloat32);
+  if (device_.is_cuda()) t = t.pin_memory().to(device_, /*non_blocking=*/true);
+  return shape.size() == 3 ? t.permute({0, 3, 1, 2}) : t;
 }
 
 torch::Tensor Engine::LabelTensor(const StepInput& input) const {
@@ -161,9 +174,10 @@ torch::Tensor Engine::LabelTensor(const StepInput& input) const {
   return labels.to(device_);
 }
 
-torch::Tensor Engine::Logits(const torch::Tensor& x, bool training) {
+torch::Tensor Engine::Logits(const torch::Tensor& x, bool training, bool fromFeatures) {
   ForwardOptions o;
   o.training = training;
+  o.fromFeatures = fromFeatures;
   return net_->Forward(x, o);
 }
 
@@ -176,7 +190,7 @@ StepResult Engine::Train(const StepInput& input, const TrainOptions& options) {
   torch::Tensor loss, logits;
   {
     AutocastScope autocast(bf16_, device_.is_cuda());
-    logits = Logits(x, true);
+    logits = Logits(x, true, input.features);
     loss = Loss(logits, labels, weights, options.labelSmoothing);
   }
   if (loss.requires_grad()) loss.backward();
@@ -217,7 +231,7 @@ StepResult Engine::Evaluate(const StepInput& input, double labelSmoothing) {
   torch::Tensor weights;
   if (input.sampleWeights) weights = torch::from_blob(const_cast<float*>(input.sampleWeights), {input.n}, torch::kFloat32).to(device_);
   AutocastScope autocast(bf16_, device_.is_cuda());
-  auto logits = Logits(x, false);
+  auto logits = Logits(x, false, input.features);
   StepResult r;
   r.loss = Loss(logits, labels, weights, labelSmoothing).item<double>();
   CountCorrect(logits, labels, r);
@@ -228,22 +242,37 @@ std::vector<float> Engine::Predict(const StepInput& input) {
   torch::NoGradGuard noGrad;
   auto x = InputTensor(input);
   AutocastScope autocast(bf16_, device_.is_cuda());
-  return ToVector(torch::softmax(Logits(x, false).to(torch::kFloat32), 1));
+  return ToVector(torch::softmax(Logits(x, false, input.features).to(torch::kFloat32), 1));
 }
 
-std::vector<float> Engine::Features(const StepInput& input, int64_t* dim) {
+torch::Tensor Engine::BaseOutput(const StepInput& input, const char* caller) {
+  if (input.features) throw std::invalid_argument(std::string(caller) + " needs pixels, not cached features");
   torch::NoGradGuard noGrad;
   auto x = InputTensor(input);
   AutocastScope autocast(bf16_, device_.is_cuda());
   ForwardOptions o;
   o.stopAtBase = true;
-  auto f = net_->Forward(x, o).to(torch::kFloat32).mean({2, 3});
+  return net_->Forward(x, o);
+}
+
+torch::Tensor Engine::HeadInput(const StepInput& input) {
+  torch::NoGradGuard noGrad;
+  auto f = BaseOutput(input, "headInput");
+  // The head's own pooling, as its forward pass runs it, so cached [C] vectors are bit-equal.
+  if (net_->featureLayer() != net_->baseOutputLayer()) return f.mean({2, 3}).to(torch::kCPU, torch::kFloat32).contiguous();
+  return f.permute({0, 2, 3, 1}).to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+std::vector<float> Engine::Features(const StepInput& input, int64_t* dim) {
+  torch::NoGradGuard noGrad;
+  auto f = BaseOutput(input, "features").to(torch::kFloat32).mean({2, 3});
   *dim = f.size(1);
   return ToVector(f);
 }
 
 GradCamResult Engine::GradCam(const StepInput& input, int64_t classIndex, const std::string& layerName) {
   if (input.n != 1) throw std::invalid_argument("gradCam takes exactly one image, got " + std::to_string(input.n));
+  if (input.features) throw std::invalid_argument("gradCam needs pixels, not cached features");
   const std::string name = layerName.empty() ? net_->defaultCamLayer() : layerName;
   const int layer = net_->FindLayer(name);
   if (layer < 0) throw std::invalid_argument("gradCam layer '" + name + "' does not exist in this model");

@@ -25,6 +25,7 @@ struct StepInput {
   int64_t n = 0, h = 0, w = 0, c = 0;
   const int32_t* labels = nullptr;  // n entries or null
   const float* sampleWeights = nullptr;  // n entries or null
+  bool features = false;  // x holds cached head inputs (Network::featureShape, NHWC) instead of pixels
   std::shared_ptr<void> owner;
 };
 
@@ -83,6 +84,9 @@ class Engine {
   StepResult Evaluate(const StepInput& input, double labelSmoothing);
   std::vector<float> Predict(const StepInput& input);   // [n, K] probabilities
   std::vector<float> Features(const StepInput& input, int64_t* dim);  // [n, C] pooled base output
+  // The head's input for pixels (inference mode), float32 on the CPU, NHWC contiguous: what the
+  // feature cache stores and what a `features` StepInput gives back.
+  torch::Tensor HeadInput(const StepInput& input);
   GradCamResult GradCam(const StepInput& input, int64_t classIndex, const std::string& layer);
 
   std::vector<NamedArray> GetWeights() const;  // Keras layout and order
@@ -95,8 +99,10 @@ class Engine {
 
  private:
   torch::Tensor InputTensor(const StepInput& input) const;
+  torch::Tensor FeatureTensor(const StepInput& input) const;
+  torch::Tensor BaseOutput(const StepInput& input, const char* caller);  // the base's output map for pixels, no grad
   torch::Tensor LabelTensor(const StepInput& input) const;
-  torch::Tensor Logits(const torch::Tensor& x, bool training);
+  torch::Tensor Logits(const torch::Tensor& x, bool training, bool fromFeatures);
   void AdamStep(const TrainOptions& options);
 
   EngineConfig config_;

@@ -320,6 +320,15 @@ AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double prob
 
 void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
   if (!draw.applied) return;
+  if (draw.brightness == 0.f && !draw.adjustContrast) {  // flip only: the pixels move, their values stay bit for bit
+    if (!draw.flip) return;
+    for (int y = 0; y < height; ++y) {
+      float* row = hwc + size_t(y) * width * 3;
+      for (int a = 0, b = width - 1; a < b; ++a, --b)
+        for (int c = 0; c < 3; ++c) std::swap(row[a * 3 + c], row[b * 3 + c]);
+    }
+    return;
+  }
   const float brightness = draw.brightness, contrast = draw.contrast;  // locals: `hwc` may not alias them
   const size_t pixels = size_t(height) * width, rowValues = size_t(width) * 3;
   // The loops run over flat runs of 12 values (4 pixels, a multiple of the 3 channels: value k of
@@ -367,6 +376,7 @@ void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
     }
     for (size_t k = 0; k < kRun; ++k) sums[k] += rowSums[k];
   }
+  if (!draw.adjustContrast) return;
   float means[kRun];
   for (int c = 0; c < 3; ++c) {
     double sum = 0;

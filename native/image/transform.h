@@ -28,6 +28,7 @@ struct AugmentDraw {
   bool flip = false;        // p 0.5 when applied
   float brightness = 0.f;   // [-0.1, 0.1)
   float contrast = 1.f;     // [0.8, 1.2)
+  bool adjustContrast = true;  // false: the contrast pass is skipped ((x - m) * 1 + m is not always x in float)
 };
 AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double probability);
 // Flip, then brightness (no clipping), then contrast around each channel's mean; HWC float.

@@ -13,6 +13,7 @@ struct Batch {
   int64_t size = 0;      // samples actually present (skipped files are not counted)
   int64_t height = 0, width = 0, channels = 3;
   bool isUint8 = false;  // preprocess 'none'
+  bool features = false; // pixels hold cached head inputs (feature cache): height x width x channels is their shape
   std::vector<float> pixels;        // size * height * width * channels when !isUint8
   std::vector<uint8_t> pixelsU8;    // same when isUint8
   std::vector<int32_t> labels;      // size entries, -1 when unknown

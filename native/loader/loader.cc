@@ -215,7 +215,17 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
     float* floats = batch.isUint8 ? nullptr : batch.pixels.data() + index * sampleValues_;
     uint8_t* bytesOut = batch.isUint8 ? batch.pixelsU8.data() + index * sampleValues_ : nullptr;
     image::AugmentDraw draw;
-    if (options_.augment && floats) draw = image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability);
+    if (options_.augment && floats) {
+      draw = image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability);
+      draw.flip = draw.flip && options_.augmentFlip;
+      if (!options_.augmentBrightness) draw.brightness = 0.f;
+      draw.adjustContrast = options_.augmentContrast;
+    }
+    if (options_.mirror && floats) {
+      draw.applied = draw.flip = true;
+      draw.brightness = 0.f;
+      draw.adjustContrast = false;
+    }
     image::Render(decoded, options_.height, options_.width, options_.resize, options_.preprocess, floats, bytesOut,
                   draw.applied);
     if (draw.applied) image::ApplyAugment(floats, options_.height, options_.width, draw);

@@ -33,6 +33,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   bool augment = false;
   double augmentProbability = 0.7;
+  bool augmentFlip = true, augmentBrightness = true, augmentContrast = true;  // which parts an applied draw uses
+  bool mirror = false;  // every image flipped horizontally, nothing else (the feature cache's second orientation)
   int threads = 1;
   int prefetch = 2;
   bool skipErrors = true;  // onError 'skip'; false = 'throw'

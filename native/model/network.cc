@@ -116,6 +116,9 @@ Network::Network(const ModelConfig& config) : config_(config) {
   }
   baseOutput_ = static_cast<int>(layers_.size()) - 1;
   BuildHead(baseOutput_);
+  featureLayer_ = baseOutput_ + 1 < static_cast<int>(layers_.size()) && layers_[baseOutput_ + 1].op == LayerOp::GlobalAvgPool
+                      ? baseOutput_ + 1 : baseOutput_;
+  dropoutGenerator_ = at::make_generator<at::CPUGeneratorImpl>(config.seed ^ 0x64726f706f7574ULL);
   InferShapes();
   Initialise();
   SetTrainable(config.unfreezeAll, config.unfreezePatterns);
@@ -416,7 +419,12 @@ torch::Tensor Network::Forward(const torch::Tensor& x, const ForwardOptions& opt
   std::vector<torch::Tensor> outs(n);
   auto W = [&](const LayerDef& L, size_t k) -> const torch::Tensor& { return params_[L.params[k]].value; };
   const size_t last = options.stopAtBase ? static_cast<size_t>(baseOutput_) : n - 1;
-  for (size_t i = 0; i <= last; ++i) {
+  size_t first = 0;
+  if (options.fromFeatures) {
+    first = static_cast<size_t>(featureLayer_) + 1;
+    outs[featureLayer_] = x;
+  }
+  for (size_t i = first; i <= last; ++i) {
     const LayerDef& L = layers_[i];
     const torch::Tensor& in = L.inputs.empty() ? x : outs[L.inputs[0]];
     // In-place activation is safe when nothing else reads the input and autograd needs no copy of it.
@@ -471,7 +479,13 @@ torch::Tensor Network::Forward(const torch::Tensor& x, const ForwardOptions& opt
         // softmax of the last layer is left to the caller (fused log-softmax in the loss)
         break;
       case LayerOp::Dropout:
-        y = at::dropout(in, L.rate, options.training);
+        if (options.training && L.rate > 0 && in.is_cpu()) {
+          // at::dropout's arithmetic (mask / (1 - p), times the input) with the network's generator.
+          auto mask = at::empty_like(in).bernoulli_(1.0 - L.rate, dropoutGenerator_).div_(1.0 - L.rate);
+          y = in * mask;
+        } else {
+          y = at::dropout(in, L.rate, options.training);
+        }
         break;
     }
     if (static_cast<int>(i) == options.captureLayer) {
@@ -483,6 +497,12 @@ torch::Tensor Network::Forward(const torch::Tensor& x, const ForwardOptions& opt
       if (lastUse_[src] == static_cast<int>(i)) outs[src] = torch::Tensor();
   }
   return outs[last];
+}
+
+bool Network::BaseFrozen() const {
+  for (const auto& p : params_)
+    if (!layers_[p.layerIndex].head && p.value.requires_grad()) return false;
+  return true;
 }
 
 int64_t Network::LayerParams(int layer) const {

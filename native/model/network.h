@@ -57,6 +57,7 @@ struct ForwardOptions {
   int captureLayer = -1;              // Grad-CAM: this layer's output is detached and requires grad
   torch::Tensor* captured = nullptr;  // receives it
   bool stopAtBase = false;            // return the base output (before any head layer)
+  bool fromFeatures = false;          // x is the head's input (featureLayer()'s output, see the feature cache)
 };
 
 class Network {
@@ -72,6 +73,12 @@ class Network {
   // Default Grad-CAM layer: the last conv before the final Add / post_bn (or VGG's block5_conv3).
   const std::string& defaultCamLayer() const { return camLayer_; }
   int baseOutputLayer() const { return baseOutput_; }
+  // The layer whose output the head's trainable part starts from: the base output, or the head's own
+  // global average pooling when the head begins with one (then the cached features are [C], not a map).
+  int featureLayer() const { return featureLayer_; }
+  const std::vector<int64_t>& featureShape() const { return layers_[featureLayer_].outputShape; }
+  // Whether every weight of the base is frozen (its output is then a fixed function of the input).
+  bool BaseFrozen() const;
 
   // Applies 'all' | 'none' | patterns; sets requires_grad of every weight accordingly.
   void SetTrainable(bool all, const std::vector<std::string>& patterns);
@@ -106,7 +113,11 @@ class Network {
   std::vector<bool> passThrough_;  // ZeroPadding layers folded into the next conv
   std::string camLayer_;
   int baseOutput_ = 0;
+  int featureLayer_ = 0;
   int maxPoolCount_ = 0;
+  // Dropout masks on the CPU come from the network's own generator, seeded by config.seed, so a run
+  // repeats exactly and training from cached features draws the same masks as end to end.
+  mutable at::Generator dropoutGenerator_;
 };
 
 // Supported architecture names (for messages).

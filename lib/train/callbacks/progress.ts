@@ -87,6 +87,11 @@ export class ProgressBar {
 
   /** `epoch` is 0-based; prints `Epoch 1/20` for epoch 0. `firstStep`: steps already done (a resumed epoch), left out of the timing. */
   epochBegin(epoch: number, epochs: number, steps: number, firstStep = 0): void {
+    this.begin(`Epoch ${epoch + 1}/${epochs}`, steps, firstStep);
+  }
+
+  /** Starts a bar of `steps` steps under a title line (an epoch, or a pass such as building a cache). */
+  begin(title: string, steps: number, firstStep = 0): void {
     this.steps = steps;
     this.firstStep = firstStep;
     this.startMs = this.now();
@@ -94,7 +99,7 @@ export class ProgressBar {
     this.lastDrawMs = -Infinity;
     this.lastLogs = {};
     this.nextPlainPercent = this.plainEveryPercent;
-    this.println(`Epoch ${epoch + 1}/${epochs}`);
+    this.println(title);
   }
 
   /** `step` = steps done so far in this epoch (1..steps); `logs` = running training metrics. */
