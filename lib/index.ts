@@ -25,7 +25,7 @@ export type { PrefilterOptions, PrefilterSummary, PrefilterEntry, PrefilterProgr
 export { decodeImage, encodeJpeg } from './image';
 export type { DecodeOptions, DecodedImage, EncodeOptions, ImageError, ResizeMethod, Preprocess, DctMethod } from './image';
 export { createLoader, Loader, Batch } from './loader';
-export type { LoaderOptions, LoaderStats, LoadErrorRecord, AugmentOptions } from './loader';
+export type { LoaderOptions, LoaderStats, LoadErrorRecord, AugmentOptions, BatchFormat } from './loader';
 export { createModel, loadModel, Model, checkpointFiles, ARCHS, HEADS } from './model';
 export type {
   Arch, Head, Unfreeze, Precision, CreateModelOptions, ArrayInput, BatchLike, ModelInput, LayerInfo, WeightSpecEntry, Weights,

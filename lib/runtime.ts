@@ -10,15 +10,27 @@ export interface Versions {
   cudnn: number;
   libjpegTurbo: string;
   napi: number;
-  cuda: { available: boolean; devices: { index: number; name: string }[] };
+  /** NCCL's version ('2.21.5') in a CUDA LibTorch built with it, else ''. */
+  nccl: string;
+  cuda: { available: boolean; devices: CudaDevice[] };
   threads: number;
+}
+
+export interface CudaDevice {
+  index: number;
+  /** 'NVIDIA H200' (a CUDA build reads it from the CUDA runtime), else 'cuda:N'. */
+  name: string;
+  /** Total device memory, 0 when unknown. */
+  memoryGiB: number;
+  /** Compute capability '9.0', '' when unknown. */
+  capability: string;
 }
 
 export function versions(): Versions {
   const v = native().versions();
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const pkg = require('../package.json');
-  return { carclass: pkg.version, torch: v.torch, torchBuild: v.torchBuild, cudnn: v.cudnn, libjpegTurbo: v.libjpegTurbo, napi: Number(process.versions.napi), cuda: v.cuda, threads: v.threads };
+  return { carclass: pkg.version, torch: v.torch, torchBuild: v.torchBuild, cudnn: v.cudnn, libjpegTurbo: v.libjpegTurbo, nccl: v.nccl ?? '', napi: Number(process.versions.napi), cuda: v.cuda, threads: v.threads };
 }
 
 /** Sets LibTorch's thread count; returns the count now in force. */

@@ -1,4 +1,4 @@
-import { isReferenceBlas, doctorReport } from '../lib/cli/doctor';
+import { isReferenceBlas, doctorReport, cudaLines } from '../lib/cli/doctor';
 import { versions } from '../lib/runtime';
 
 describe('doctor', () => {
@@ -20,5 +20,28 @@ describe('doctor', () => {
     const r = await doctorReport();
     expect(r.lines[0]).toMatch(/torch \S+ \((CPU|CUDA [\d.]+)/);
     expect(r.warnings.join('\n')).not.toMatch(/reference implementation/);
+  });
+
+  test('GPU lines name each device with its memory and compute capability, and NCCL', () => {
+    const devices = [
+      { index: 0, name: 'NVIDIA H200', memoryGiB: 139.8099, capability: '9.0' },
+      { index: 1, name: 'cuda:1', memoryGiB: 0, capability: '' },
+    ];
+    expect(cudaLines({ torchBuild: 'CUDA 13.0', nccl: '2.27.3', cuda: { available: true, devices } })).toEqual([
+      'CUDA: 2 device(s), NCCL 2.27.3', '  cuda:0 NVIDIA H200 (139.8 GiB, compute 9.0)', '  cuda:1 cuda:1',
+    ]);
+    expect(cudaLines({ torchBuild: 'CPU', nccl: '', cuda: { available: false, devices: [] } })).toEqual(['CUDA: not available (CPU build of LibTorch)']);
+    expect(cudaLines({ torchBuild: 'CUDA 12.4', nccl: '2.21.5', cuda: { available: false, devices: [] } })).toEqual(
+      ['CUDA: not available (CUDA 12.4 build, no GPU visible)']);
+  });
+
+  test('this build reports NCCL only with CUDA, and devices with their memory', () => {
+    const v = versions();
+    if (v.torchBuild === 'CPU') expect(v.nccl).toBe('');
+    else expect(v.nccl).toMatch(/^(\d+\.\d+\.\d+)?$/);
+    for (const d of v.cuda.devices) {
+      expect(d.name.length).toBeGreaterThan(0);
+      expect(d.memoryGiB).toBeGreaterThanOrEqual(0);
+    }
   });
 });

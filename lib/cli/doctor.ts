@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { Command } from './command';
-import { versions, measureGemm } from '../runtime';
+import { versions, measureGemm, Versions } from '../runtime';
 
 /** Names the BLAS libraries mapped into this process (after a GEMM has loaded them). */
 export function loadedBlasLibraries(): string[] {
@@ -22,6 +22,17 @@ export function loadedBlasLibraries(): string[] {
 /** True when the only BLAS found is the reference one (Debian's libblas), about 25x slower than OpenBLAS. */
 export function isReferenceBlas(libraries: string[]): boolean {
   return libraries.some((b) => /\/blas\/libblas\.so|\/libblas\.so/.test(b)) && !libraries.some((b) => /openblas|mkl|blis/.test(b));
+}
+
+/** One line per GPU: index, name, memory and compute capability where the build can read them. */
+export function cudaLines(v: Pick<Versions, 'cuda' | 'nccl' | 'torchBuild'>): string[] {
+  if (!v.cuda.available) return [`CUDA: not available (${v.torchBuild === 'CPU' ? 'CPU build of LibTorch' : `${v.torchBuild} build, no GPU visible`})`];
+  const lines = [`CUDA: ${v.cuda.devices.length} device(s)${v.nccl ? `, NCCL ${v.nccl}` : ''}`];
+  for (const d of v.cuda.devices) {
+    const facts = [d.memoryGiB > 0 ? `${d.memoryGiB.toFixed(1)} GiB` : '', d.capability ? `compute ${d.capability}` : ''].filter(Boolean);
+    lines.push(`  cuda:${d.index} ${d.name}${facts.length ? ` (${facts.join(', ')})` : ''}`);
+  }
+  return lines;
 }
 
 export interface DoctorReport {
@@ -46,7 +57,7 @@ export async function doctorReport(): Promise<DoctorReport> {
   if (isReferenceBlas(blas)) {
     warnings.push(`BLAS is the slow reference implementation (${blas.join(', ')}; ${gflops.toFixed(1)} GFLOP/s). Install OpenBLAS: sudo apt-get install libopenblas0-pthread`);
   }
-  lines.push(`CUDA: ${v.cuda.available ? v.cuda.devices.map((d) => d.name).join(', ') : 'not available (CPU build or no GPU)'}`);
+  lines.push(...cudaLines(v));
   return { lines, warnings };
 }
 

@@ -57,7 +57,18 @@ export interface LoaderOptions {
   maxPixels?: number;
   /** Files larger than this many bytes are refused (FILE_TOO_LARGE) before reading (default 64 MiB). */
   maxFileBytes?: number;
+  /**
+   * How tf/caffe batches travel to the engine. 'uint8': decoded bytes (flipped when augmented) plus each
+   * sample's brightness/contrast; the engine preprocesses them (on the GPU for CUDA), a quarter of the
+   * bytes. 'float32': preprocessed on the loader threads. Both give the same floats, bit for bit, for
+   * crop_or_pad and nearest; bilinear uint8 rounds each resized value first (at most 0.5 before
+   * preprocessing). Default: 'uint8' for crop_or_pad and nearest, 'float32' for bilinear.
+   */
+  batchFormat?: BatchFormat;
 }
+
+export type BatchFormat = 'float32' | 'uint8';
+export const BATCH_FORMATS: readonly BatchFormat[] = ['float32', 'uint8'];
 
 export interface LoadErrorRecord {
   file: string;
@@ -85,12 +96,13 @@ interface NativeBatch {
   indices: Int32Array;
   epoch: number;
   number: number;
-  isUint8: boolean;
+  format: 'float32' | 'uint8' | 'none';
 }
 
 /**
- * One batch. Pixels live in native memory as NHWC contiguous float32 (uint8 for preprocess 'none');
- * `handle` is the native batch external the engine consumes without a copy; `data()` copies them out.
+ * One batch. Pixels live in native memory as NHWC contiguous float32, or uint8 (`format`: 'uint8' still
+ * to preprocess, 'none' for preprocess 'none'); `handle` is the native batch external the engine
+ * consumes without a copy; `data()` copies them out.
  */
 export class Batch {
   readonly size: number;
@@ -104,6 +116,8 @@ export class Batch {
   /** Batch number within the epoch. */
   readonly number: number;
   readonly handle: unknown;
+  /** How the pixels are held natively (see LoaderOptions.batchFormat). */
+  readonly format: 'float32' | 'uint8' | 'none';
 
   /** @internal */
   constructor(raw: NativeBatch) {
@@ -116,9 +130,13 @@ export class Batch {
     this.epoch = raw.epoch;
     this.number = raw.number;
     this.handle = raw.handle;
+    this.format = raw.format;
   }
 
-  /** A copy of the pixels, NHWC: Float32Array, or Uint8Array for preprocess 'none'. */
+  /**
+   * A copy of the pixels, NHWC: Float32Array (a 'uint8' batch preprocessed and augmented on the way,
+   * as the engine does), or Uint8Array for preprocess 'none'.
+   */
   data(): Float32Array | Uint8Array {
     return native().batchPixels(this.handle);
   }
@@ -134,7 +152,7 @@ export class Batch {
 
 const LOADER_KEYS = [
   'files', 'labels', 'sampleWeights', 'batchSize', 'size', 'resize', 'preprocess', 'dct', 'shuffle', 'seed', 'augment',
-  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels', 'maxFileBytes',
+  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels', 'maxFileBytes', 'batchFormat',
 ] as const;
 
 function numberList(name: string, value: unknown, length: number, check: (v: number) => boolean, expected: string): number[] {
@@ -184,6 +202,12 @@ export class Loader implements AsyncIterable<Batch> {
       augment = augmentParts('augment', options.augment);
       if (preprocess === 'none') throw invalid('preprocess', "'tf' or 'caffe' when augment is on (augmentation works on floats)", preprocess);
     }
+    const resize = options.resize === undefined ? 'crop_or_pad' : oneOf('resize', options.resize, RESIZE_METHODS);
+    const batchFormat = options.batchFormat === undefined ? (resize === 'bilinear' ? 'float32' : 'uint8')
+      : oneOf('batchFormat', options.batchFormat, BATCH_FORMATS);
+    if (preprocess === 'none' && options.batchFormat === 'float32') {
+      throw invalid('batchFormat', "'uint8' (or unset) with preprocess 'none' (its batches are the decoded bytes)", batchFormat);
+    }
     const seed = options.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : options.seed;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw invalid('seed', 'non-negative safe integer', seed);
     this.seed = seed;
@@ -196,7 +220,7 @@ export class Loader implements AsyncIterable<Batch> {
       batchSize: positiveInt('batchSize', options.batchSize),
       height: size[0],
       width: size[1],
-      resize: options.resize === undefined ? 'crop_or_pad' : oneOf('resize', options.resize, RESIZE_METHODS),
+      resize,
       preprocess,
       dct: options.dct === undefined ? 'fast' : oneOf('dct', options.dct, DCT_METHODS),
       shuffle: options.shuffle === undefined ? true : booleanOption('shuffle', options.shuffle),
@@ -210,6 +234,7 @@ export class Loader implements AsyncIterable<Batch> {
       prefetch: options.prefetch === undefined ? 2 : positiveInt('prefetch', options.prefetch),
       onError: options.onError === undefined ? 'skip' : oneOf('onError', options.onError, ['skip', 'throw'] as const),
       dropRemainder: options.dropRemainder === undefined ? false : booleanOption('dropRemainder', options.dropRemainder),
+      uint8Batches: preprocess !== 'none' && batchFormat === 'uint8',
       lenient: options.lenient === undefined ? false : booleanOption('lenient', options.lenient),
       maxPixels: options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : maxPixelsOption('maxPixels', options.maxPixels),
       maxFileBytes:

@@ -118,7 +118,8 @@ Napi::Object BatchToObject(Napi::Env env, const BatchPtr& batch) {
   out.Set("channels", double(batch->channels));
   out.Set("epoch", double(batch->epoch));
   out.Set("number", double(batch->number));
-  out.Set("isUint8", batch->isUint8);
+  // 'uint8' batches still carry their preprocessing: data() and the engine apply it.
+  out.Set("format", batch->isUint8 && batch->preprocess != image::Preprocess::None ? "uint8" : batch->isUint8 ? "none" : "float32");
   out.Set("handle", WrapBatch(env, batch));
   return out;
 }

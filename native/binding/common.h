@@ -13,12 +13,12 @@
 
 namespace carclass {
 
-// A device out-of-memory names the fix instead of dumping LibTorch's C++ backtrace.
+// An out-of-memory (GPU, or CPU RAM) names the fix instead of dumping LibTorch's C++ backtrace.
 inline std::string OutOfMemoryMessage(const c10::OutOfMemoryError& e) {
   std::string first = e.what_without_backtrace();
   const auto nl = first.find('\n');
   if (nl != std::string::npos) first.resize(nl);
-  return "Out of device memory: " + first + ". Try a smaller --batch-size (batchSize), a smaller input --size, or --precision bf16.";
+  return "Out of memory: " + first + ". Try a smaller --batch-size (batchSize), a smaller input --size, or --precision bf16.";
 }
 
 // Runs `work` off the main thread and resolves with `done(env, result)`.

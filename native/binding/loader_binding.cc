@@ -70,6 +70,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     options.prefetch = int(GetInt(o, "prefetch", 2));
     options.skipErrors = GetString(o, "onError", "skip") != "throw";
     options.dropRemainder = GetBool(o, "dropRemainder", false);
+    options.uint8Batches = GetBool(o, "uint8Batches", false);
     try {
       options.decode.dct = image::ParseDct(GetString(o, "dct", "fast"));
       options.resize = image::ParseResize(GetString(o, "resize", "crop_or_pad"));
@@ -166,10 +167,21 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
   int64_t lengthAfterClose_ = 0;
 };
 
-// batchPixels(handle): a copy of the pixels as Float32Array (Uint8Array for preprocess 'none').
+// batchPixels(handle): a copy of the pixels as Float32Array (Uint8Array for preprocess 'none');
+// a uint8 batch is preprocessed and adjusted on the way, as the engine would.
 Napi::Value BatchPixels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchPtr batch = UnwrapBatch(info[0]);
+  if (batch->isUint8 && batch->preprocess != image::Preprocess::None) {
+    const size_t sample = size_t(batch->height * batch->width);
+    auto out = Napi::Float32Array::New(env, batch->pixelsU8.size());
+    for (int64_t i = 0; i < batch->size; ++i) {
+      const image::SampleAdjust* adjust = batch->adjust.empty() ? nullptr : &batch->adjust[size_t(i)];
+      image::PreprocessU8(batch->pixelsU8.data() + size_t(i) * sample * 3, sample, batch->preprocess, adjust,
+                          out.Data() + size_t(i) * sample * 3);
+    }
+    return out;
+  }
   if (batch->isUint8) {
     auto out = Napi::Uint8Array::New(env, batch->pixelsU8.size());
     std::memcpy(out.Data(), batch->pixelsU8.data(), batch->pixelsU8.size());

@@ -59,7 +59,13 @@ StepInput ReadInput(Napi::Value value) {
     in.c = b.channels;
     in.features = b.features;
     const size_t count = static_cast<size_t>(b.size * b.height * b.width * b.channels);
-    if (b.isUint8) {
+    if (b.isUint8 && b.preprocess != image::Preprocess::None) {
+      if (b.pixelsU8.size() < count) throw Napi::Error::New(env, "batch holds fewer pixels than its shape says");
+      if (!b.adjust.empty() && b.adjust.size() < static_cast<size_t>(b.size)) throw Napi::Error::New(env, "batch adjustments are shorter than the batch");
+      in.xU8 = b.pixelsU8.data();  // the engine preprocesses (on the device for CUDA)
+      in.preprocess = b.preprocess;
+      if (!b.adjust.empty()) in.adjust = b.adjust.data();
+    } else if (b.isUint8) {
       if (b.pixelsU8.size() < count) throw Napi::Error::New(env, "batch holds fewer pixels than its shape says");
       owned->x.assign(b.pixelsU8.begin(), b.pixelsU8.begin() + count);
       in.x = owned->x.data();
@@ -544,6 +550,7 @@ Napi::Value GradCheck(const Napi::CallbackInfo& info) {
 // without the loader.
 Napi::Value TestBatch(const Napi::CallbackInfo& info) {
   StepInput in = ReadInput(info[0]);
+  if (!in.x) throw Napi::TypeError::New(info.Env(), "testBatch takes float32 pixels");
   auto batch = std::make_shared<Batch>();
   batch->size = in.n;
   batch->height = in.h;

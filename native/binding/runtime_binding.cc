@@ -12,6 +12,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   out.Set("torchBuild", r.torchBuild);
   out.Set("cudnn", Napi::Number::New(env, static_cast<double>(r.cudnnVersion)));
   out.Set("libjpegTurbo", r.libjpegTurbo);
+  out.Set("nccl", r.nccl);
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("available", r.cudaAvailable);
   Napi::Array devices = Napi::Array::New(env, r.cudaDevices.size());
@@ -19,6 +20,8 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     Napi::Object d = Napi::Object::New(env);
     d.Set("index", r.cudaDevices[i].index);
     d.Set("name", r.cudaDevices[i].name);
+    d.Set("memoryGiB", r.cudaDevices[i].memoryGiB);
+    d.Set("capability", r.cudaDevices[i].capability);
     devices.Set(static_cast<uint32_t>(i), d);
   }
   cuda.Set("devices", devices);

@@ -2,6 +2,7 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <c10/util/Exception.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +19,7 @@ constexpr size_t kMinCachedBytes = 256 * 1024;
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t capBytes) : capBytes_(capBytes) {}
+  CachingCpuAllocator(size_t capBytes, size_t failAtBytes) : capBytes_(capBytes), failAtBytes_(failAtBytes) {}
 
   // LibTorch 1.13 declares allocate() const; 2.x made it non-const and added a pure copy_data().
   // Both signatures are defined without `override`, so whichever the base declares is overridden.
@@ -45,7 +46,18 @@ class CachingCpuAllocator final : public c10::Allocator {
         return p;
       }
     }
-    void* p = c10::alloc_cpu(nbytes);
+    // CARCLASS_TEST_FAIL_ALLOC_MB: allocations of at least that size fail as a full memory would, so
+    // tests reach the out-of-memory path (one line, "smaller --batch-size") without exhausting memory.
+    TORCH_CHECK_WITH(OutOfMemoryError, failAtBytes_ == 0 || nbytes < failAtBytes_, "CPU out of memory: tried to allocate ",
+                     nbytes, " bytes (CARCLASS_TEST_FAIL_ALLOC_MB)");
+    void* p = nullptr;
+    try {
+      p = c10::alloc_cpu(nbytes);
+    } catch (const c10::OutOfMemoryError&) {
+      throw;
+    } catch (const c10::Error& e) {  // a failed malloc: the same one-line handling as a GPU's out-of-memory
+      TORCH_CHECK_WITH(OutOfMemoryError, false, e.what_without_backtrace());
+    }
     if (nbytes >= kMinCachedBytes) {
       std::lock_guard<std::mutex> lock(mutex_);
       live_[p] = nbytes;
@@ -73,6 +85,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   const size_t capBytes_;
+  const size_t failAtBytes_;  // 0: never
   mutable std::mutex mutex_;
   mutable std::multimap<size_t, void*> free_;       // cached blocks by exact size
   mutable std::unordered_map<void*, size_t> live_;  // large blocks handed out, with their size
@@ -90,7 +103,9 @@ void InstallCachingCpuAllocator() {
     if (const char* env = std::getenv("CARCLASS_CPU_CACHE_MB")) capMb = std::strtoull(env, nullptr, 10);
     if (capMb == 0) return;
     // Never destroyed: tensors may be freed during process exit.
-    CachingCpuAllocator::instance = new CachingCpuAllocator(capMb << 20);
+    size_t failMb = 0;
+    if (const char* env = std::getenv("CARCLASS_TEST_FAIL_ALLOC_MB")) failMb = std::strtoull(env, nullptr, 10);
+    CachingCpuAllocator::instance = new CachingCpuAllocator(capMb << 20, failMb << 20);
     c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/1);
   });
 }

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
 #include <cmath>
@@ -141,6 +142,7 @@ torch::Tensor Engine::InputTensor(const StepInput& input) const {
     throw std::invalid_argument("input shape [" + std::to_string(input.n) + "," + std::to_string(input.h) + "," + std::to_string(input.w) +
                                 "," + std::to_string(input.c) + "] does not match the model's inputShape [" + std::to_string(m.height) +
                                 "," + std::to_string(m.width) + "," + std::to_string(m.channels) + "]");
+  if (input.xU8) return InputTensorU8(input);
   auto nhwc = torch::from_blob(const_cast<float*>(input.x), {input.n, input.h, input.w, input.c}, torch::kFloat32);
   auto nchw = nhwc.permute({0, 3, 1, 2});  // a channels_last view: no copy
   if (device_.is_cuda()) {
@@ -159,6 +161,58 @@ torch::Tensor Engine::FeatureTensor(const StepInput& input) const {
   auto t = torch::from_blob(const_cast<float*>(input.x), sizes, torch::kFloat32);
   if (device_.is_cuda()) t = t.pin_memory().to(device_, /*non_blocking=*/true);
   return shape.size() == 3 ? t.permute({0, 3, 1, 2}) : t;
+}
+
+// A uint8 batch becomes the float batch the loader would have made: tf/caffe, then brightness and
+// contrast with the loader's per-sample means, each an IEEE float operation in the CPU's order.
+torch::Tensor Engine::InputTensorU8(const StepInput& input) const {
+  if (input.c != 3) throw std::invalid_argument("uint8 batches have 3 channels, got " + std::to_string(input.c));
+  auto u8 = torch::from_blob(const_cast<uint8_t*>(input.xU8), {input.n, input.h, input.w, input.c}, torch::kUInt8);
+  if (!device_.is_cuda()) {
+    // Fused into the one conversion pass, one sample per task.
+    auto out = torch::empty({input.n, input.h, input.w, input.c}, torch::kFloat32);
+    float* dst = out.data_ptr<float>();
+    const size_t pixels = size_t(input.h * input.w);
+    at::parallel_for(0, input.n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        image::PreprocessU8(input.xU8 + size_t(i) * pixels * 3, pixels, input.preprocess, input.adjust ? input.adjust + i : nullptr,
+                            dst + size_t(i) * pixels * 3);
+    });
+    auto nchw = out.permute({0, 3, 1, 2});
+    return channelsLast_ ? nchw : nchw.contiguous();
+  }
+  // CUDA: a quarter of the bytes cross the bus; the arithmetic runs there.
+  auto x = u8.pin_memory().to(device_, /*non_blocking=*/true);
+  auto floatOnDevice = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
+  if (input.preprocess == image::Preprocess::Caffe) {
+    auto mean = torch::tensor({image::kCaffeMeanBgr[0], image::kCaffeMeanBgr[1], image::kCaffeMeanBgr[2]}).to(device_);
+    x = x.flip({3}).to(torch::kFloat32).sub_(mean);
+  } else if (input.preprocess == image::Preprocess::Tf) {
+    // A device tensor, not a scalar: a scalar divisor becomes a multiplication by its reciprocal.
+    x = x.to(torch::kFloat32).div_(torch::full({}, image::kTfScale, floatOnDevice)).sub_(1.0);
+  } else {
+    x = x.to(torch::kFloat32);
+  }
+  if (input.adjust) {
+    auto params = torch::empty({input.n, 6}, torch::kFloat32);
+    float* p = params.data_ptr<float>();
+    for (int64_t i = 0; i < input.n; ++i, p += 6) {
+      const image::SampleAdjust& a = input.adjust[i];
+      p[0] = a.applied ? a.brightness : 0.f;  // identity for a sample left alone: x + 0, (x - 0) * 1 + 0
+      p[1] = a.applied ? a.contrast : 1.f;
+      for (int c = 0; c < 3; ++c) p[2 + c] = a.applied ? a.mean[c] : 0.f;
+      p[5] = a.applied && a.adjustContrast ? 1.f : 0.f;
+    }
+    params = params.pin_memory().to(device_, /*non_blocking=*/true);
+    auto brightness = params.select(1, 0).view({input.n, 1, 1, 1});
+    auto contrast = params.select(1, 1).view({input.n, 1, 1, 1});
+    auto mean = params.narrow(1, 2, 3).reshape({input.n, 1, 1, 3});
+    auto withContrast = params.select(1, 5).view({input.n, 1, 1, 1}).gt(0.5f);
+    x.add_(brightness);
+    // (x - m) * 1 + m is not always x in float: samples without a contrast pass keep x exactly.
+    x = torch::where(withContrast, (x - mean).mul_(contrast).add_(mean), x);
+  }
+  return x.permute({0, 3, 1, 2});
 }
 
 torch::Tensor Engine::LabelTensor(const StepInput& input) const {
@@ -460,6 +514,7 @@ std::map<std::string, std::string> Engine::LoadCheckpoint(const std::string& pat
 }
 
 GradCheckResult GradCheck64(const ModelConfig& config, const StepInput& input, int samplesPerParam, double eps) {
+  if (!input.x) throw std::invalid_argument("gradCheck64 takes float32 pixels");
   ModelConfig c = config;
   c.unfreezeAll = true;
   Network net(c);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "image/transform.h"
 #include "model/network.h"
 
 namespace carclass {
@@ -19,9 +20,13 @@ struct EngineConfig {
   std::string precision = "fp32";  // fp32 | bf16 (autocast)
 };
 
-// Pixels NHWC float32 (contiguous), borrowed; `owner` keeps them alive during a step.
+// Pixels NHWC float32 (contiguous), or uint8 still to preprocess (and adjust, per sample), borrowed;
+// `owner` keeps them alive during a step.
 struct StepInput {
   const float* x = nullptr;
+  const uint8_t* xU8 = nullptr;  // instead of x: a uint8 batch
+  image::Preprocess preprocess = image::Preprocess::Tf;  // of xU8
+  const image::SampleAdjust* adjust = nullptr;  // n entries or null (no augmentation)
   int64_t n = 0, h = 0, w = 0, c = 0;
   const int32_t* labels = nullptr;  // n entries or null
   const float* sampleWeights = nullptr;  // n entries or null
@@ -101,6 +106,7 @@ class Engine {
   torch::Tensor InputTensor(const StepInput& input) const;
   torch::Tensor FeatureTensor(const StepInput& input) const;
   torch::Tensor BaseOutput(const StepInput& input, const char* caller);  // the base's output map for pixels, no grad
+  torch::Tensor InputTensorU8(const StepInput& input) const;
   torch::Tensor LabelTensor(const StepInput& input) const;
   torch::Tensor Logits(const torch::Tensor& x, bool training, bool fromFeatures);
   void AdamStep(const TrainOptions& options);

@@ -10,6 +10,14 @@
 #include <chrono>
 #include <stdexcept>
 
+// Set by CMake when the LibTorch found is a CUDA build (its config brings the CUDA toolkit).
+#ifdef CARCLASS_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+#ifdef CARCLASS_WITH_NCCL
+#include <torch/csrc/cuda/nccl.h>
+#endif
+
 #define CARCLASS_STR2(x) #x
 #define CARCLASS_STR(x) CARCLASS_STR2(x)
 
@@ -38,9 +46,22 @@ RuntimeInfo GetRuntimeInfo() {
       CudaDevice d;
       d.index = i;
       d.name = "cuda:" + std::to_string(i);
+#ifdef CARCLASS_WITH_CUDA
+      cudaDeviceProp prop;
+      if (cudaGetDeviceProperties(&prop, i) == cudaSuccess) {
+        d.name = prop.name;
+        d.memoryGiB = double(prop.totalGlobalMem) / double(1ull << 30);
+        d.capability = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+      }
+#endif
       info.cudaDevices.push_back(d);
     }
   }
+#ifdef CARCLASS_WITH_NCCL
+  // LibTorch packs NCCL's compile-time version as major << 32 | minor << 16 | patch.
+  const uint64_t v = torch::cuda::nccl::version();
+  info.nccl = std::to_string(v >> 32) + "." + std::to_string((v >> 16) & 0xffff) + "." + std::to_string(v & 0xffff);
+#endif
   info.threads = at::get_num_threads();
   return info;
 }

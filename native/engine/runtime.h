@@ -7,14 +7,16 @@ namespace carclass {
 
 struct CudaDevice {
   int index = 0;
-  std::string name;
-  double memoryGiB = 0;
+  std::string name;       // "NVIDIA H200" in CUDA builds, else "cuda:N"
+  double memoryGiB = 0;   // total device memory; 0 when unknown
+  std::string capability; // "9.0"; empty when unknown
 };
 
 struct RuntimeInfo {
   std::string torch;
   std::string torchBuild;   // "CPU" or "CUDA 12.4", from LibTorch's build configuration
   long cudnnVersion = 0;    // 0 when LibTorch has no cuDNN
+  std::string nccl;         // "2.21.5" when built against a CUDA LibTorch with NCCL, else empty
   std::string libjpegTurbo;
   bool cudaAvailable = false;
   std::vector<CudaDevice> cudaDevices;

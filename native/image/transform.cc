@@ -37,16 +37,16 @@ Dct ParseDct(const std::string& name) {
   throw ImageError("INVALID_ARGUMENT", "unknown dct '" + name + "'");
 }
 
-namespace {
+const float kCaffeMeanBgr[3] = {103.939f, 116.779f, 123.68f};
 
-constexpr float kCaffeMeanBgr[3] = {103.939f, 116.779f, 123.68f};
+namespace {
 
 // Output channel c reads source channel SourceChannel(c): caffe wants BGR.
 int SourceChannel(Preprocess p, int c) { return p == Preprocess::Caffe ? 2 - c : c; }
 
 // Same float32 operations as Keras: x / 127.5 - 1, or x - mean.
 float PreprocessValue(Preprocess p, int outChannel, float x) {
-  if (p == Preprocess::Tf) return x / 127.5f - 1.0f;
+  if (p == Preprocess::Tf) return x / kTfScale - 1.0f;
   return x - kCaffeMeanBgr[outChannel];
 }
 
@@ -318,6 +318,63 @@ AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double prob
   return draw;
 }
 
+namespace {
+
+// ApplyAugment's sums run over flat runs of 12 values (4 pixels, a multiple of the 3 channels:
+// value k of a run is channel k % 3) so that the compiler vectorises them.
+constexpr size_t kRun = 12;
+
+// Adds `brightness` to one row in place and adds the row's values to `sums` (per run position).
+// Each row is summed in float while it is in L1 (at most a few thousand values), and the row sums
+// are added up in double. ApplyAugment and AdjustFor share it, so their means agree bit for bit.
+void BrightenAndSumRow(float* row, size_t rowValues, float brightness, double sums[kRun]) {
+  float rowSums[kRun] = {};
+  size_t i = 0;
+#if defined(__SSE2__)
+  // The same additions in the same order as the loop below, four lanes at a time.
+  const __m128 add = _mm_set1_ps(brightness);
+  __m128 sum0 = _mm_setzero_ps(), sum1 = _mm_setzero_ps(), sum2 = _mm_setzero_ps();
+  for (; i + kRun <= rowValues; i += kRun) {
+    const __m128 v0 = _mm_add_ps(_mm_loadu_ps(row + i), add);
+    const __m128 v1 = _mm_add_ps(_mm_loadu_ps(row + i + 4), add);
+    const __m128 v2 = _mm_add_ps(_mm_loadu_ps(row + i + 8), add);
+    _mm_storeu_ps(row + i, v0);
+    _mm_storeu_ps(row + i + 4, v1);
+    _mm_storeu_ps(row + i + 8, v2);
+    sum0 = _mm_add_ps(sum0, v0);
+    sum1 = _mm_add_ps(sum1, v1);
+    sum2 = _mm_add_ps(sum2, v2);
+  }
+  _mm_storeu_ps(rowSums, sum0);
+  _mm_storeu_ps(rowSums + 4, sum1);
+  _mm_storeu_ps(rowSums + 8, sum2);
+#endif
+  for (; i + kRun <= rowValues; i += kRun) {
+    for (size_t k = 0; k < kRun; ++k) {
+      const float v = row[i + k] + brightness;
+      row[i + k] = v;
+      rowSums[k] += v;
+    }
+  }
+  for (size_t k = 0; i < rowValues; ++i, ++k) {
+    row[i] += brightness;
+    rowSums[k] += row[i];
+  }
+  for (size_t k = 0; k < kRun; ++k) sums[k] += rowSums[k];
+}
+
+// Per-channel means of the brightened image, repeated over a run.
+void MeansFromSums(const double sums[kRun], size_t pixels, float means[kRun]) {
+  for (int c = 0; c < 3; ++c) {
+    double sum = 0;
+    for (size_t k = size_t(c); k < kRun; k += 3) sum += sums[k];
+    means[c] = float(sum / double(pixels));
+  }
+  for (size_t k = 3; k < kRun; ++k) means[k] = means[k % 3];
+}
+
+}  // namespace
+
 void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
   if (!draw.applied) return;
   if (draw.brightness == 0.f && !draw.adjustContrast) {  // flip only: the pixels move, their values stay bit for bit
@@ -329,12 +386,8 @@ void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
     }
     return;
   }
-  const float brightness = draw.brightness, contrast = draw.contrast;  // locals: `hwc` may not alias them
+  const float contrast = draw.contrast;  // a local: `hwc` may not alias it
   const size_t pixels = size_t(height) * width, rowValues = size_t(width) * 3;
-  // The loops run over flat runs of 12 values (4 pixels, a multiple of the 3 channels: value k of
-  // a run is channel k % 3) so that the compiler vectorises them. Each row is summed in float while
-  // it is in L1 (at most a few thousand values), and the row sums are added up in double.
-  constexpr size_t kRun = 12;
   double sums[kRun] = {};
   for (int y = 0; y < height; ++y) {
     float* row = hwc + size_t(y) * rowValues;
@@ -342,48 +395,11 @@ void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
       for (int a = 0, b = width - 1; a < b; ++a, --b)
         for (int c = 0; c < 3; ++c) std::swap(row[a * 3 + c], row[b * 3 + c]);
     }
-    float rowSums[kRun] = {};
-    size_t i = 0;
-#if defined(__SSE2__)
-    // The same additions in the same order as the loop below, four lanes at a time.
-    const __m128 add = _mm_set1_ps(brightness);
-    __m128 sum0 = _mm_setzero_ps(), sum1 = _mm_setzero_ps(), sum2 = _mm_setzero_ps();
-    for (; i + kRun <= rowValues; i += kRun) {
-      const __m128 v0 = _mm_add_ps(_mm_loadu_ps(row + i), add);
-      const __m128 v1 = _mm_add_ps(_mm_loadu_ps(row + i + 4), add);
-      const __m128 v2 = _mm_add_ps(_mm_loadu_ps(row + i + 8), add);
-      _mm_storeu_ps(row + i, v0);
-      _mm_storeu_ps(row + i + 4, v1);
-      _mm_storeu_ps(row + i + 8, v2);
-      sum0 = _mm_add_ps(sum0, v0);
-      sum1 = _mm_add_ps(sum1, v1);
-      sum2 = _mm_add_ps(sum2, v2);
-    }
-    _mm_storeu_ps(rowSums, sum0);
-    _mm_storeu_ps(rowSums + 4, sum1);
-    _mm_storeu_ps(rowSums + 8, sum2);
-#endif
-    for (; i + kRun <= rowValues; i += kRun) {
-      for (size_t k = 0; k < kRun; ++k) {
-        const float v = row[i + k] + brightness;
-        row[i + k] = v;
-        rowSums[k] += v;
-      }
-    }
-    for (size_t k = 0; i < rowValues; ++i, ++k) {
-      row[i] += brightness;
-      rowSums[k] += row[i];
-    }
-    for (size_t k = 0; k < kRun; ++k) sums[k] += rowSums[k];
+    BrightenAndSumRow(row, rowValues, draw.brightness, sums);
   }
   if (!draw.adjustContrast) return;
   float means[kRun];
-  for (int c = 0; c < 3; ++c) {
-    double sum = 0;
-    for (size_t k = size_t(c); k < kRun; k += 3) sum += sums[k];
-    means[c] = float(sum / double(pixels));
-  }
-  for (size_t k = 3; k < kRun; ++k) means[k] = means[k % 3];
+  MeansFromSums(sums, pixels, means);
   const size_t values = pixels * 3;
   size_t i = 0;
 #if defined(__SSE2__)
@@ -399,6 +415,69 @@ void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw) {
   for (; i + kRun <= values; i += kRun)
     for (size_t k = 0; k < kRun; ++k) hwc[i + k] = (hwc[i + k] - means[k]) * contrast + means[k];
   for (size_t k = 0; i < values; ++i, ++k) hwc[i] = (hwc[i] - means[k]) * contrast + means[k];
+}
+
+void FlipHorizontalU8(uint8_t* hwc, int height, int width) {
+  for (int y = 0; y < height; ++y) {
+    uint8_t* row = hwc + size_t(y) * width * 3;
+    for (int a = 0, b = width - 1; a < b; ++a, --b)
+      for (int c = 0; c < 3; ++c) std::swap(row[a * 3 + c], row[b * 3 + c]);
+  }
+}
+
+SampleAdjust AdjustFor(const uint8_t* hwc, int height, int width, Preprocess p, const AugmentDraw& draw) {
+  SampleAdjust adjust;
+  if (!draw.applied) return adjust;
+  if (p == Preprocess::None) throw ImageError("INVALID_ARGUMENT", "augmentation needs preprocess 'tf' or 'caffe'");
+  adjust.applied = true;
+  adjust.brightness = draw.brightness;
+  adjust.contrast = draw.contrast;
+  adjust.adjustContrast = draw.adjustContrast;
+  const size_t rowValues = size_t(width) * 3;
+  std::vector<float> row(rowValues);  // one preprocessed row at a time, as the float path holds it
+  double sums[kRun] = {};
+  for (int y = 0; y < height; ++y) {
+    PreprocessU8(hwc + size_t(y) * rowValues, size_t(width), p, nullptr, row.data());
+    BrightenAndSumRow(row.data(), rowValues, draw.brightness, sums);
+  }
+  float means[kRun];
+  MeansFromSums(sums, size_t(height) * width, means);
+  for (int c = 0; c < 3; ++c) adjust.mean[c] = means[c];
+  return adjust;
+}
+
+void PreprocessU8(const uint8_t* hwc, size_t pixels, Preprocess p, const SampleAdjust* adjust, float* out) {
+  if (p == Preprocess::None) {
+    for (size_t i = 0; i < pixels * 3; ++i) out[i] = float(hwc[i]);
+    return;
+  }
+  const Table& table = TableFor(p);
+  const int c0 = SourceChannel(p, 0), c2 = SourceChannel(p, 2);
+  if (!adjust || !adjust->applied) {
+    for (size_t i = 0; i < pixels; ++i, hwc += 3, out += 3) {
+      out[0] = table.values[0][hwc[c0]];
+      out[1] = table.values[1][hwc[1]];
+      out[2] = table.values[2][hwc[c2]];
+    }
+    return;
+  }
+  // Separate float operations in ApplyAugment's order (this file is built without FP contraction).
+  const float b = adjust->brightness, k = adjust->contrast;
+  const float m0 = adjust->mean[0], m1 = adjust->mean[1], m2 = adjust->mean[2];
+  if (!adjust->adjustContrast) {  // brightness only (or a bare flip: + 0 keeps every value)
+    for (size_t i = 0; i < pixels; ++i, hwc += 3, out += 3) {
+      out[0] = table.values[0][hwc[c0]] + b;
+      out[1] = table.values[1][hwc[1]] + b;
+      out[2] = table.values[2][hwc[c2]] + b;
+    }
+    return;
+  }
+  for (size_t i = 0; i < pixels; ++i, hwc += 3, out += 3) {
+    const float v0 = table.values[0][hwc[c0]] + b, v1 = table.values[1][hwc[1]] + b, v2 = table.values[2][hwc[c2]] + b;
+    out[0] = (v0 - m0) * k + m0;
+    out[1] = (v1 - m1) * k + m1;
+    out[2] = (v2 - m2) * k + m2;
+  }
 }
 
 }  // namespace carclass::image

@@ -34,4 +34,26 @@ AugmentDraw DrawAugment(uint64_t seed, int64_t epoch, int64_t index, double prob
 // Flip, then brightness (no clipping), then contrast around each channel's mean; HWC float.
 void ApplyAugment(float* hwc, int height, int width, const AugmentDraw& draw);
 
+// uint8 batches: the loader renders with Preprocess::None, flips in uint8 and records each
+// sample's brightness, contrast and channel means; the consumer (engine, batchPixels) preprocesses
+// and adjusts. The result equals Render(tf/caffe) + ApplyAugment bit for bit for crop_or_pad and
+// nearest; for bilinear the uint8 rounding (at most 0.5 before preprocessing) remains.
+struct SampleAdjust {
+  float brightness = 0.f;
+  float contrast = 1.f;
+  float mean[3] = {0.f, 0.f, 0.f};  // per output channel, of the preprocessed + brightened sample
+  bool applied = false;
+  bool adjustContrast = true;  // as AugmentDraw: false skips the contrast pass, as ApplyAugment does
+};
+void FlipHorizontalU8(uint8_t* hwc, int height, int width);
+// The adjustment ApplyAugment would make to this (already flipped) sample once preprocessed:
+// the means come from the same float sums in the same order.
+SampleAdjust AdjustFor(const uint8_t* hwc, int height, int width, Preprocess p, const AugmentDraw& draw);
+// `pixels` RGB uint8 pixels to preprocessed floats (caffe: BGR minus mean), then brightness and
+// contrast when `adjust` is applied: ((x + b) - mean) * contrast + mean, ApplyAugment's operations.
+void PreprocessU8(const uint8_t* hwc, size_t pixels, Preprocess p, const SampleAdjust* adjust, float* out);
+// The tf/caffe constants, for a device that does the same arithmetic: x / 127.5 - 1, x - mean (BGR).
+constexpr float kTfScale = 127.5f;
+extern const float kCaffeMeanBgr[3];
+
 }  // namespace carclass::image

@@ -97,6 +97,9 @@ Loader::Loader(LoaderOptions options)
   if (!options_.sampleWeights.empty() && options_.sampleWeights.size() != options_.files.size()) {
     throw std::invalid_argument("INVALID_ARGUMENT|sampleWeights must have one entry per file");
   }
+  if (options_.augment && options_.preprocess == image::Preprocess::None) {
+    throw std::invalid_argument("INVALID_ARGUMENT|augmentation needs preprocess 'tf' or 'caffe'");
+  }
   pool_ = std::make_shared<BatchPool>();
   pool_->limit = size_t(options_.prefetch) + 2;
   for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -173,7 +176,9 @@ void Loader::WorkerLoop() {
       batch.indices.clear();
       batch.height = options_.height;
       batch.width = options_.width;
-      batch.isUint8 = options_.preprocess == image::Preprocess::None;
+      batch.isUint8 = options_.preprocess == image::Preprocess::None || options_.uint8Batches;
+      batch.preprocess = batch.isUint8 ? options_.preprocess : image::Preprocess::None;
+      batch.adjust.assign(batch.isUint8 && options_.augment ? size_t(slot->capacity) : 0, image::SampleAdjust{});
       if (batch.isUint8) batch.pixelsU8.resize(size_t(slot->capacity) * sampleValues_);
       else batch.pixels.resize(size_t(slot->capacity) * sampleValues_);
       lock.lock();
@@ -215,20 +220,25 @@ void Loader::ProcessItem(Run& run, Slot& slot, int64_t position, image::RgbImage
     float* floats = batch.isUint8 ? nullptr : batch.pixels.data() + index * sampleValues_;
     uint8_t* bytesOut = batch.isUint8 ? batch.pixelsU8.data() + index * sampleValues_ : nullptr;
     image::AugmentDraw draw;
-    if (options_.augment && floats) {
+    if (options_.augment) {
       draw = image::DrawAugment(options_.seed, run.epoch, fileIndex, options_.augmentProbability);
       draw.flip = draw.flip && options_.augmentFlip;
       if (!options_.augmentBrightness) draw.brightness = 0.f;
       draw.adjustContrast = options_.augmentContrast;
     }
-    if (options_.mirror && floats) {
+    if (options_.mirror) {  // the feature cache's second orientation: flipped, values untouched
       draw.applied = draw.flip = true;
       draw.brightness = 0.f;
       draw.adjustContrast = false;
     }
-    image::Render(decoded, options_.height, options_.width, options_.resize, options_.preprocess, floats, bytesOut,
-                  draw.applied);
-    if (draw.applied) image::ApplyAugment(floats, options_.height, options_.width, draw);
+    const image::Preprocess rendered = floats ? options_.preprocess : image::Preprocess::None;
+    image::Render(decoded, options_.height, options_.width, options_.resize, rendered, floats, bytesOut, draw.applied);
+    if (draw.applied && floats) {
+      image::ApplyAugment(floats, options_.height, options_.width, draw);
+    } else if (draw.applied) {  // uint8 batch: flip here, brightness and contrast by the consumer
+      if (draw.flip) image::FlipHorizontalU8(bytesOut, options_.height, options_.width);
+      if (!batch.adjust.empty()) batch.adjust[index] = image::AdjustFor(bytesOut, options_.height, options_.width, options_.preprocess, draw);
+    }
     slot.ok[index] = 1;
     std::lock_guard<std::mutex> lock(mutex_);
     ++images_;
@@ -260,6 +270,7 @@ void Loader::Finalize(Run& run, Slot& slot) {
                      sampleValues_ * sizeof(float));
       }
     }
+    if (!batch.adjust.empty()) batch.adjust[size_t(kept)] = batch.adjust[size_t(i)];
     batch.labels.push_back(options_.labels.empty() ? -1 : options_.labels[size_t(fileIndex)]);
     if (!options_.sampleWeights.empty()) batch.sampleWeights.push_back(options_.sampleWeights[size_t(fileIndex)]);
     batch.files.push_back(options_.files[size_t(fileIndex)]);
@@ -269,6 +280,7 @@ void Loader::Finalize(Run& run, Slot& slot) {
   batch.size = kept;
   if (batch.isUint8) batch.pixelsU8.resize(size_t(kept) * sampleValues_);
   else batch.pixels.resize(size_t(kept) * sampleValues_);
+  if (!batch.adjust.empty()) batch.adjust.resize(size_t(kept));
   if (!failed.empty() && !options_.skipErrors) {
     const LoadError& e = failed.front();
     slot.failure = e.code + "|Cannot load \"" + e.file + "\": " + e.reason;

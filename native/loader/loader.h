@@ -28,6 +28,9 @@ struct LoaderOptions {
   int height = 224, width = 224;
   image::Resize resize = image::Resize::CropOrPad;
   image::Preprocess preprocess = image::Preprocess::Tf;
+  // Hand tf/caffe batches over as uint8 (flipped, with each sample's brightness/contrast): the
+  // consumer preprocesses them, a quarter of the bytes to move.
+  bool uint8Batches = false;
   image::DecodeOptions decode;
   bool shuffle = true;
   uint64_t seed = 0;
