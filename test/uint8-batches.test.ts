@@ -46,8 +46,10 @@ beforeAll(async () => {
 describe('uint8 and float32 batches give the same floats', () => {
   for (const resize of ['crop_or_pad', 'nearest'] as const) {
     for (const preprocess of ['tf', 'caffe'] as const) {
-      test(`${resize} ${preprocess}, with and without augmentation, two epochs: bit for bit`, async () => {
-        for (const augment of [false, { p: 0.8 }] as const) {
+      test(`${resize} ${preprocess}, without, with whole and with partial augmentation, two epochs: bit for bit`, async () => {
+        // Partial augmentations too: flip only and brightness only skip the contrast pass, in both paths.
+        const augments = [false, { p: 0.8 }, { p: 0.8, brightness: false, contrast: false }, { p: 0.9, flip: false, contrast: false }] as const;
+        for (const augment of augments) {
           for (const epoch of [0, 1]) {
             const common: LoaderOptions = { files, batchSize: 4, size: [H, W], resize, preprocess, seed: 5, augment, threads: 3 };
             const f = await collect({ ...common, batchFormat: 'float32' }, epoch);
