@@ -156,6 +156,28 @@ describe('bounded work per request', () => {
   });
 });
 
+describe(':explain with top_k', () => {
+  test('answers the classification too, equal to :classify, so a client sends its picture once', async () => {
+    const { server, url } = await started(backend());
+    try {
+      const b64 = (await jpeg([230, 210, 40])).toString('base64');
+      const classified = await post(url, '/v1/models/carclass:classify', JSON.stringify({ instances: [{ b64 }], top_k: 3 }));
+      const explained = await post(url, '/v1/models/carclass:explain', JSON.stringify({ instances: [{ b64 }], top_k: 3, heatmap: false }));
+      const [explanation] = explained.json.explanations as { top_k: [string, number][]; label: string }[];
+      expect(explanation.top_k).toEqual((classified.json as unknown as { result: unknown[] }).result[0]);
+      expect(explanation.top_k[0][0]).toBe('Yellow_Cab');
+      expect(explanation.label).toBe('Yellow_Cab');
+      const without = await post(url, '/v1/models/carclass:explain', JSON.stringify({ instances: [{ b64 }], heatmap: false }));
+      expect(without.json.explanations?.[0]).not.toHaveProperty('top_k');
+      const bad = await post(url, '/v1/models/carclass:explain', JSON.stringify({ instances: [{ b64 }], top_k: 0 }));
+      expect(bad.status).toBe(400);
+      expect(bad.json.error).toMatch(/top_k/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('Content-Encoding', () => {
   let server: ModelServer;
   let url: string;

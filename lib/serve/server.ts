@@ -197,6 +197,10 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const shape = [height, width, channels] as const;
   const parse = (raw: Buffer, extraKeys: BodySpec['extraKeys']): Promise<ParsedBody> => bodies.parse(raw, { extraKeys, maxInstances, shape });
 
+  function topClasses(probabilities: number[], k: number): [string, number][] {
+    return probabilities.map((score, index) => [classes[index], score] as [string, number]).sort((a, b) => b[1] - a[1]).slice(0, Math.min(k, classes.length));
+  }
+
   function rows(probabilities: Float32Array, n: number): number[][] {
     const K = classes.length;
     return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
@@ -220,15 +224,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
     // TF Serving's classify answer: per example, [label, score] pairs (here the top k, best first).
-    const result = rows(probabilities, request.items.length).map((p) =>
-      p.map((score, index) => [classes[index], score] as [string, number])
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, Math.min(topK, classes.length)));
-    return { result };
+    return { result: rows(probabilities, request.items.length).map((p) => topClasses(p, topK)) };
   }
 
   async function explain(raw: Buffer, prepared: () => void, alive: () => boolean): Promise<object> {
-    const request = await parse(raw, ['class_index', 'layer', 'format', 'alpha', 'heatmap']);
+    const request = await parse(raw, ['class_index', 'layer', 'format', 'alpha', 'heatmap', 'top_k']);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
     const classIndex = o.class_index === undefined ? undefined : nonNegativeIntField('class_index', o.class_index);
@@ -237,8 +237,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
+    const topK = o.top_k === undefined ? undefined : positiveIntField('top_k', o.top_k);
     const { x, rgb } = await toBatch(request.items, true, alive);
     prepared();
+    // With top_k the answer also carries the classification, so a client (the page) sends its picture once.
+    const top = topK === undefined ? undefined : await batcher.submit(x, 1).then((p) => topClasses(Array.from(p), topK));
     const layer = o.layer as string | undefined;
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
       // A layer the client named that the model cannot explain is the client's fault.
@@ -257,6 +260,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       width: hw,
       overlay: { mime_type: `image/${format}`, b64: overlay.toString('base64') },
     };
+    if (top) result.top_k = top;
     if (withHeatmap) result.heatmap = Array.from({ length: hh }, (_, y) => Array.from(heatmap.subarray(y * hw, (y + 1) * hw), (v) => Math.round(v * 1e4) / 1e4));
     return { explanations: [result] };
   }
