@@ -16,14 +16,14 @@ done
 command -v clang++ >/dev/null 2>&1 || { echo "fuzz-decode: clang++ not found (apt-get install -y clang libclang-rt-14-dev)"; exit 2; }
 
 binary=build/fuzz/fuzz_decode
-sources=(native/tests/fuzz_decode.cc native/tests/fuzz_target.h native/image/jpeg.cc native/image/jpeg.h native/image/transform.cc native/image/transform.h)
+sources=(scripts/fuzz-decode.sh native/tests/fuzz_decode.cc native/tests/fuzz_target.h native/image/jpeg.cc native/image/jpeg.h native/image/transform.cc native/image/transform.h)
 mkdir -p build/fuzz fuzz/corpus fuzz/findings
 stale=0
 [ -x "$binary" ] || stale=1
 for source in "${sources[@]}"; do [ "$source" -nt "$binary" ] && stale=1; done
 if [ "$stale" = 1 ]; then
   echo "fuzz-decode: building $binary"
-  clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  clang++ -std=c++17 -gline-tables-only -O2 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Inative -o "$binary" native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/transform.cc -lturbojpeg -ljpeg
 fi
 if [ -z "$(ls -A fuzz/corpus)" ]; then cp "$data"/jpeg-corpus/*.jpg "$data"/cars-sample/*.jpg fuzz/corpus/; fi

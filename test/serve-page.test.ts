@@ -183,40 +183,44 @@ suite(`web page in headless Chromium (${CHROMIUM})`, () => {
     expect(pageErrors).toEqual([]);
   });
 
-  test('without labelled samples the game explains what it needs and shows no broken round', async () => {
+  /** A second server over the samples `fill` writes into a fresh folder, and a page on it; everything is removed after. */
+  async function withSamplesPage(fill: (dir: string) => Promise<void>, use: (second: Page) => Promise<void>): Promise<void> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-page-samples-'));
-    await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toFile(path.join(dir, 'Mystery_Car_x.jpg'));
+    await fill(dir);
     const other = createServer(createColourBackend({ height: 64, width: 64 }), { port: 0, samplesDir: dir });
     const { url: otherUrl } = await other.listen();
     const second = await context.newPage();
     try {
       await second.goto(otherUrl);
       await second.waitForSelector('body[data-ready="true"]');
+      await use(second);
+    } finally {
+      await second.close();
+      await other.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('without labelled samples the game explains what it needs and shows no broken round', async () => {
+    await withSamplesPage(async (dir) => {
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toFile(path.join(dir, 'Mystery_Car_x.jpg'));
+    }, async (second) => {
       expect(await second.$$eval('#samples button', (b) => b.length)).toBe(1);
       await second.click('#tab-game');
       await second.waitForSelector('#game-empty', { state: 'visible' });
       expect(await second.textContent('#game-empty')).toMatch(/^None of the 1 sample pictures has a name that starts with one of the model's 6 classes \(for example "Red_Roadster_2019_\.\.\.\.jpg"\)/);
       expect(await second.isVisible('#round')).toBe(false);
       expect(await second.isVisible('#next-round')).toBe(false);
-    } finally {
-      await second.close();
-      await other.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('beat the AI draws classes evenly, not samples: one Blue Sedan among ten Red Roadsters comes up about half the time', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carclass-page-skewed-'));
-    const red = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 40, b: 40 } } }).jpeg().toBuffer();
-    for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, `Red_Roadster_${i}.jpg`), red);
-    await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 40, g: 60, b: 200 } } }).jpeg().toFile(path.join(dir, 'Blue_Sedan_0.jpg'));
-    fs.writeFileSync(path.join(dir, 'Mystery_Car_0.jpg'), red);
-    const other = createServer(createColourBackend({ height: 64, width: 64 }), { port: 0, samplesDir: dir });
-    const { url: otherUrl } = await other.listen();
-    const second = await context.newPage();
-    try {
-      await second.goto(otherUrl);
-      await second.waitForSelector('body[data-ready="true"]');
+    await withSamplesPage(async (dir) => {
+      const red = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 40, b: 40 } } }).jpeg().toBuffer();
+      for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(dir, `Red_Roadster_${i}.jpg`), red);
+      await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 40, g: 60, b: 200 } } }).jpeg().toFile(path.join(dir, 'Blue_Sedan_0.jpg'));
+      fs.writeFileSync(path.join(dir, 'Mystery_Car_0.jpg'), red);
+    }, async (second) => {
       await second.click('#tab-game');
       await second.waitForSelector('#round', { state: 'visible' });
       expect(await second.textContent('#game-note')).toBe("1 of 12 samples are left out: their names match none of the model's classes.");
@@ -229,10 +233,6 @@ suite(`web page in headless Chromium (${CHROMIUM})`, () => {
       // Even classes: Binomial(40, 0.5), P(< 10) = 0.0003. Sample-uniform draws would give Binomial(40, 1/11), mean 3.6.
       expect(blue).toBeGreaterThanOrEqual(10);
       expect(blue).toBeLessThanOrEqual(30);
-    } finally {
-      await second.close();
-      await other.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
