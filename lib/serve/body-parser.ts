@@ -34,7 +34,10 @@ interface Slot {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('worker_threads');
 if (workerData.sources) {
-  require.extensions['.ts'] = (module, file) => module._compile(workerData.sources[file], file);
+  require.extensions['.ts'] = (module, file) => {
+    if (workerData.sources[file] === undefined) throw new Error('body-parser: ' + file + ' was not transpiled for the worker');
+    module._compile(workerData.sources[file], file);
+  };
 }
 const { parseBody, toFailure } = require(workerData.module);
 parentPort.on('message', ({ raw, spec }) => {
@@ -168,11 +171,14 @@ function transpiledSources(): Record<string, string> | undefined {
     const fs = require('fs') as typeof import('fs');
     const path = require('path') as typeof import('path');
     sources = {};
-    for (const name of fs.readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
-      const file = path.join(__dirname, name);
-      sources[file] = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-      }).outputText;
+    // body.ts and what it imports from this folder.
+    const pending = [path.join(__dirname, 'body.ts')];
+    while (pending.length > 0) {
+      const file = pending.pop() as string;
+      if (sources[file] !== undefined) continue;
+      const text = fs.readFileSync(file, 'utf8');
+      sources[file] = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
+      for (const [, name] of text.matchAll(/from '\.\/([\w-]+)'/g)) pending.push(path.join(__dirname, `${name}.ts`));
     }
   }
   return sources;
