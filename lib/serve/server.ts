@@ -9,6 +9,7 @@ import { Batcher, EngineLane } from './batcher';
 import { HttpError, badRequest, echo, MAX_ERROR_CHARS } from './errors';
 import { BodyItem, BodySpec, ParsedBody } from './body';
 import { BodyParser } from './body-parser';
+import { Slots } from './slots';
 import { renderOverlay } from './overlay';
 import { declaredSize } from './image-size';
 import { ServerMetrics } from './metrics';
@@ -85,8 +86,14 @@ export interface ModelServer {
 }
 
 const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'maxDecodePixels', 'maxDecodeMs', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'quiet', 'log'] as const;
-/** Images of one request decoded at once: a request with many images cannot take over the decoder threads alone. */
-const DECODE_PARALLEL = 4;
+/**
+ * Decoder threads (libuv's pool, UV_THREADPOOL_SIZE, default 4) shared by all requests in arrival order, and the
+ * images of one request decoded at once: fewer than the threads, so a request of slow images (decode bombs under
+ * maxDecodePixels) leaves threads for the others, and with each request holding at most DECODE_PARALLEL places in the
+ * queue, requests take turns.
+ */
+const DECODE_THREADS = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
+const DECODE_PARALLEL = Math.max(1, Math.floor(DECODE_THREADS / 2));
 const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -119,6 +126,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const instanceSize = height * width * channels;
   const classes = backend.classes;
   const lane = new EngineLane();
+  const decodeSlots = new Slots(DECODE_THREADS);
   // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
   let preparing = 0;
   const batcher = new Batcher((x, n) => {
@@ -168,15 +176,20 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
           continue;
         }
         let decoded;
-        const t0 = process.hrtime.bigint();
         try {
-          decoded = await backend.decode(item.bytes, { rgb: withRgb });
+          decoded = await decodeSlots.run(async () => {
+            if (!alive() || failed) return undefined;
+            const t0 = process.hrtime.bigint();
+            try {
+              return await backend.decode(item.bytes, { rgb: withRgb });
+            } finally {
+              metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
+            }
+          });
         } catch (error) {
           throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
-        } finally {
-          metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
         }
-        if (!alive()) return; // a request that died meanwhile copies nothing more
+        if (!decoded || !alive()) return; // a request that died while it waited for a thread decodes and copies nothing more
         if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
         x.set(decoded.pixels, i * instanceSize);
         rgb[i] = decoded.rgb;
