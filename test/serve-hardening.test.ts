@@ -10,6 +10,7 @@ import {
   createServer, createColourBackend, installShutdown, loadSampleDir, parseServeArgs, backendFromModel, ModelServer, ServingBackend,
 } from '../lib/serve';
 import { scanJson } from '../lib/serve/json-scan';
+import { BodyParser } from '../lib/serve/body-parser';
 import { decodeImage } from '../lib/image';
 
 const H = 16;
@@ -188,6 +189,45 @@ describe('bounded work per request', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('BodyParser (worker threads)', () => {
+  const spec = { extraKeys: [], maxInstances: 64, shape: [H, W, 3] as const };
+  const body = (n: number) => Buffer.from(predictBody(0.5, n));
+
+  test('a parse that needs more than the heap limit, or takes longer than the time limit, is a 413; the worker is replaced', async () => {
+    const tight = new BodyParser({ inlineBytes: 0, workers: 1, heapMb: 4 });
+    try {
+      // 32 instances of 64x64: about 13 MB of arrays once parsed.
+      const big = Buffer.from(JSON.stringify({ instances: Array.from({ length: 32 }, () => Array.from({ length: 64 }, () => Array.from({ length: 64 }, () => [0.5, 0.25, 0]))) }));
+      await expect(tight.parse(big, { ...spec, shape: [64, 64, 3] })).rejects.toMatchObject({ status: 413, message: 'The request body needs more than 4 MB to parse' });
+    } finally {
+      await tight.close();
+    }
+    const slow = new BodyParser({ inlineBytes: 0, workers: 1, timeoutMs: 1 });
+    try {
+      await expect(slow.parse(body(64), spec)).rejects.toMatchObject({ status: 413, message: 'The request body took more than 1 ms to parse' });
+    } finally {
+      await slow.close();
+    }
+    const parser = new BodyParser({ inlineBytes: 0, workers: 1 });
+    try {
+      // Errors come back as the same HttpError; the next body on the same worker parses.
+      await expect(parser.parse(Buffer.from('{"instances": 3}'), spec)).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/"instances" must be a non-empty array/) });
+      const parsed = await parser.parse(body(3), spec);
+      expect(parsed.items.map((item) => item.kind)).toEqual(['pixels', 'pixels', 'pixels']);
+      const first = parsed.items[0] as { data: Float32Array };
+      expect(Object.prototype.toString.call(first.data)).toBe('[object Float32Array]'); // from the worker (another realm under jest)
+      expect(first.data.length).toBe(H * W * 3);
+      expect(Array.from(first.data.subarray(0, 3))).toEqual([0.5, -0.25, 0.25]);
+      const jpegs = await parser.parse(Buffer.from(JSON.stringify({ instances: [{ b64: 'aGVsbG8=' }] })), spec);
+      expect(Buffer.isBuffer((jpegs.items[0] as { bytes: Buffer }).bytes)).toBe(true);
+      expect((jpegs.items[0] as { bytes: Buffer }).bytes.toString()).toBe('hello');
+    } finally {
+      await parser.close();
+    }
+    await expect(parser.parse(body(1), spec)).rejects.toMatchObject({ status: 503 });
   });
 });
 
