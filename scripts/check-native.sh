@@ -2,8 +2,8 @@
 # Leak check and fuzzing of the native image core and loader (no Node, no LibTorch involved).
 #   1. builds native/tests (decode_check, mutate_fuzz) with -DCARCLASS_NATIVE_TESTS=ON
 #   2. runs decode_check over the JPEG corpus, the sample cars and generated PNGs and BMPs under valgrind --leak-check=full
-#   3. fuzzes the decoder: libFuzzer (clang, ASan+UBSan) when available, and the deterministic
-#      mutation fuzzer (g++, ASan+UBSan) in any case
+#   3. fuzzes the decoder: libFuzzer (clang, ASan+UBSan, scripts/fuzz-decode.sh) when available, and the
+#      deterministic mutation fuzzer (g++, ASan+UBSan) in any case
 # Env: FUZZ_SECONDS (libFuzzer time, default 60), FUZZ_ITERATIONS (mutation fuzzer, default 20000).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,22 +36,11 @@ valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
 grep -E "ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|All heap blocks" build/valgrind.log || true
 echo "valgrind: ok (full log: build/valgrind.log)"
 
-echo "== libFuzzer"
-fuzz_seconds="${FUZZ_SECONDS:-60}"
+echo "== libFuzzer (corpus in fuzz/corpus grows run after run; each run is recorded in fuzz/README.md)"
 if command -v clang++ >/dev/null 2>&1; then
-  mkdir -p build/fuzz
-  clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Inative -o build/fuzz/fuzz_decode native/tests/fuzz_decode.cc native/image/jpeg.cc native/image/png.cc native/image/bmp.cc native/image/decode.cc \
-    native/image/transform.cc -lturbojpeg -ljpeg -lpng
-  corpus="build/fuzz/corpus"
-  mkdir -p "$corpus"
-  cp -n "${inputs[@]}" "$corpus/" 2>/dev/null || true
-  build/fuzz/fuzz_decode -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-    -artifact_prefix=build/fuzz/ "$corpus" 2>build/fuzz/libfuzzer.log || { tail -40 build/fuzz/libfuzzer.log; exit 1; }
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done" build/fuzz/libfuzzer.log || tail -3 build/fuzz/libfuzzer.log
-  echo "libFuzzer: no crash in ${fuzz_seconds}s"
+  bash scripts/fuzz-decode.sh "${FUZZ_SECONDS:-60}"
 else
-  echo "clang++ not found: skipping libFuzzer (apt-get install -y clang)"
+  echo "clang++ not found: skipping libFuzzer (apt-get install -y clang libclang-rt-14-dev)"
 fi
 
 echo "== mutation fuzzer (ASan + UBSan)"

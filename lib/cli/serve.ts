@@ -24,6 +24,7 @@ export const serveCliCommand: Command = {
     '--cors   answer CORS requests from the server\'s own origin only (off by default)',
     '--quiet   no log line per request',
     '--max-decode-pixels 200000000   most pixels the b64 images of one request may declare (413 beyond)',
+    '--max-decode-ms 10000   most time the b64 images of one request may take to decode (413 beyond)',
     '--demo   serve a colour-classifier backend without a checkpoint (tries the page and API)',
   ],
   options: {},

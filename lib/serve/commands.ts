@@ -43,7 +43,7 @@ const SERVE_FLAGS: Record<string, [keyof ServeCommandOptions, 'string' | 'int' |
   '--max-batch-size': ['maxBatchSize', 'int'], '--max-wait-ms': ['maxWaitMs', 'number'], '--max-body-bytes': ['maxBodyBytes', 'int'],
   '--max-instances': ['maxInstances', 'int'], '--request-timeout-ms': ['requestTimeoutMs', 'int'], '--max-concurrency': ['maxConcurrency', 'int'],
   '--demo': ['demo', 'flag'], '--cors': ['cors', 'flag'], '--quiet': ['quiet', 'flag'],
-  '--max-decode-pixels': ['maxDecodePixels', 'int'],
+  '--max-decode-pixels': ['maxDecodePixels', 'int'], '--max-decode-ms': ['maxDecodeMs', 'int'],
 };
 
 /** Parses `carclass serve <checkpoint> [--port 8501] [--host 127.0.0.1] [--name carclass] [--samples dir] [--demo] ...`. */

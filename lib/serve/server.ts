@@ -3,10 +3,13 @@
 import * as http from 'http';
 import * as fs from 'fs/promises';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { ServingBackend, SampleImage } from './backend';
 import { Batcher, EngineLane } from './batcher';
 import { HttpError, badRequest, echo, MAX_ERROR_CHARS } from './errors';
-import { parseRequest, copyTensor, InputItem } from './request';
+import { BodyItem, BodySpec, ParsedBody } from './body';
+import { BodyParser } from './body-parser';
+import { Slots } from './slots';
 import { renderOverlay } from './overlay';
 import { declaredSize } from './image-size';
 import { ServerMetrics } from './metrics';
@@ -33,6 +36,11 @@ export interface ServerOptions {
    * 64 12-megapixel photos would be refused, 16 accepted); more gets 413 before anything is decoded.
    */
   maxDecodePixels?: number;
+  /**
+   * Most time the b64 images of one request may take to decode, all together (default 10,000 ms); past it no further
+   * image of the request is decoded and the answer is 413. Bounds the decoder time one request can take from the others.
+   */
+  maxDecodeMs?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
   requestTimeoutMs?: number;
   /** Most POST requests in progress at once, counted once their body has fully arrived (default 64); more gets 429. */
@@ -77,9 +85,15 @@ export interface ModelServer {
   readonly http: http.Server;
 }
 
-const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'maxDecodePixels', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'quiet', 'log'] as const;
-/** Images of one request decoded at once: a request with many images cannot take over the decoder threads alone. */
-const DECODE_PARALLEL = 4;
+const SERVER_OPTIONS = ['name', 'host', 'port', 'maxBatchSize', 'maxWaitMs', 'maxBodyBytes', 'maxInstances', 'maxDecodePixels', 'maxDecodeMs', 'requestTimeoutMs', 'maxConcurrency', 'samplesDir', 'webDir', 'cors', 'quiet', 'log'] as const;
+/**
+ * Decoder threads (libuv's pool, UV_THREADPOOL_SIZE, default 4) shared by all requests in arrival order, and the
+ * images of one request decoded at once: fewer than the threads, so a request of slow images (decode bombs under
+ * maxDecodePixels) leaves threads for the others, and with each request holding at most DECODE_PARALLEL places in the
+ * queue, requests take turns.
+ */
+const DECODE_THREADS = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
+const DECODE_PARALLEL = Math.max(1, Math.floor(DECODE_THREADS / 2));
 const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const STATIC_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -100,6 +114,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const maxBodyBytes = positiveInt('maxBodyBytes', options.maxBodyBytes ?? 32 * 1024 * 1024);
   const maxInstances = positiveInt('maxInstances', options.maxInstances ?? 64);
   const maxDecodePixels = positiveInt('maxDecodePixels', options.maxDecodePixels ?? 200_000_000);
+  const maxDecodeMs = positiveInt('maxDecodeMs', options.maxDecodeMs ?? 10_000);
   const requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? 30_000);
   const maxConcurrency = positiveInt('maxConcurrency', options.maxConcurrency ?? 64);
   const cors = booleanOption('cors', options.cors ?? false);
@@ -111,6 +126,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const instanceSize = height * width * channels;
   const classes = backend.classes;
   const lane = new EngineLane();
+  const decodeSlots = new Slots(DECODE_THREADS);
   // Requests admitted but not yet handed to the engine: a lone request need not wait maxWaitMs for company.
   let preparing = 0;
   const batcher = new Batcher((x, n) => {
@@ -123,15 +139,18 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
   const staticCache = new Map<string, Buffer>();
 
   const getSamples = (): Promise<SampleImage[]> => {
-    samples ??= options.samplesDir !== undefined ? loadSampleDir(options.samplesDir, classes) : backend.samples ? backend.samples() : Promise.resolve([]);
+    // Only pictures the backend decodes are offered, so the page never shows a sample that fails.
+    const decodes = (jpeg: Buffer) => backend.decode(jpeg).then(() => true, () => false);
+    samples ??= options.samplesDir !== undefined ? loadSampleDir(options.samplesDir, classes, 48, decodes) : backend.samples ? backend.samples() : Promise.resolve([]);
     return samples;
   };
 
   /**
    * Decodes and copies every item into one NHWC batch; JPEGs also give their RGB pixels. The declared pixels of all b64
-   * images are checked first; decodes run DECODE_PARALLEL at a time and stop once the request has failed or expired.
+   * images are checked first; decodes run DECODE_PARALLEL at a time and stop once the request has failed, expired or
+   * spent maxDecodeMs decoding.
    */
-  async function toBatch(items: InputItem[], withRgb = false, alive: () => boolean = () => true): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
+  async function toBatch(items: BodyItem[], withRgb = false, alive: () => boolean = () => true): Promise<{ x: Float32Array; rgb: (Uint8Array | undefined)[] }> {
     if (items.length > maxInstances) throw badRequest(`Too many instances: ${items.length}; this server accepts at most ${maxInstances} per request`);
     let pixels = 0;
     for (const item of items) {
@@ -146,23 +165,31 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const rgb: (Uint8Array | undefined)[] = new Array(items.length).fill(undefined);
     let next = 0;
     let failed = false;
+    const decodeStart = Date.now();
+    const overBudget = () => Date.now() - decodeStart > maxDecodeMs;
     const worker = async () => {
-      while (next < items.length && !failed && alive()) {
+      while (next < items.length && !failed && alive() && !overBudget()) {
         const i = next++;
         const item = items[i];
-        if (item.kind === 'tensor') {
-          copyTensor(item.value, [height, width, channels], x, i * instanceSize, item.where);
+        if (item.kind === 'pixels') {
+          x.set(item.data, i * instanceSize);
           continue;
         }
         let decoded;
-        const t0 = process.hrtime.bigint();
         try {
-          decoded = await backend.decode(item.bytes, { rgb: withRgb });
+          decoded = await decodeSlots.run(async () => {
+            if (!alive() || failed) return undefined;
+            const t0 = process.hrtime.bigint();
+            try {
+              return await backend.decode(item.bytes, { rgb: withRgb });
+            } finally {
+              metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
+            }
+          });
         } catch (error) {
           throw badRequest(`${item.where}: could not decode the image: ${error instanceof Error ? error.message : String(error)}`);
-        } finally {
-          metrics.observeDecode(Number(process.hrtime.bigint() - t0) / 1e9);
         }
+        if (!decoded || !alive()) return; // a request that died while it waited for a thread decodes and copies nothing more
         if (decoded.pixels.length !== instanceSize) throw new Error(`The backend decoded ${decoded.pixels.length} values, expected ${instanceSize}`);
         x.set(decoded.pixels, i * instanceSize);
         rgb[i] = decoded.rgb;
@@ -173,7 +200,18 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       throw error;
     })));
     if (!alive()) throw new HttpError(504, `The request expired while its images were decoded`);
+    if (next < items.length) {
+      throw new HttpError(413, `Decoding the images of this request took more than ${maxDecodeMs} ms (the limit per request, maxDecodeMs); stopped after ${next} of ${items.length}`);
+    }
     return { x, rgb };
+  }
+
+  const bodies = new BodyParser({ timeoutMs: requestTimeoutMs });
+  const shape = [height, width, channels] as const;
+  const parse = (raw: Buffer, extraKeys: BodySpec['extraKeys']): Promise<ParsedBody> => bodies.parse(raw, { extraKeys, maxInstances, shape });
+
+  function topClasses(probabilities: number[], k: number): [string, number][] {
+    return probabilities.map((score, index) => [classes[index], score] as [string, number]).sort((a, b) => b[1] - a[1]).slice(0, Math.min(k, classes.length));
   }
 
   function rows(probabilities: Float32Array, n: number): number[][] {
@@ -181,8 +219,8 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return Array.from({ length: n }, (_, i) => Array.from(probabilities.subarray(i * K, (i + 1) * K)));
   }
 
-  async function predict(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
-    const request = parseRequest(body, [], maxInstances);
+  async function predict(raw: Buffer, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = await parse(raw, []);
     const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
@@ -191,23 +229,19 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return request.format === 'instances' ? { predictions: answer } : { outputs: answer };
   }
 
-  async function classify(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
-    const request = parseRequest(body, ['top_k'], maxInstances);
+  async function classify(raw: Buffer, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = await parse(raw, ['top_k']);
     const topK = request.options.top_k === undefined ? Math.min(5, classes.length) : positiveIntField('top_k', request.options.top_k);
     const { x } = await toBatch(request.items, false, alive);
     prepared();
     const probabilities = await batcher.submit(x, request.items.length);
     counters.instances += request.items.length;
     // TF Serving's classify answer: per example, [label, score] pairs (here the top k, best first).
-    const result = rows(probabilities, request.items.length).map((p) =>
-      p.map((score, index) => [classes[index], score] as [string, number])
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, Math.min(topK, classes.length)));
-    return { result };
+    return { result: rows(probabilities, request.items.length).map((p) => topClasses(p, topK)) };
   }
 
-  async function explain(body: unknown, prepared: () => void, alive: () => boolean): Promise<object> {
-    const request = parseRequest(body, ['class_index', 'layer', 'format', 'alpha', 'heatmap'], maxInstances);
+  async function explain(raw: Buffer, prepared: () => void, alive: () => boolean): Promise<object> {
+    const request = await parse(raw, ['class_index', 'layer', 'format', 'alpha', 'heatmap', 'top_k']);
     const o = request.options;
     if (request.items.length !== 1) throw badRequest(`:explain takes exactly one image but received ${request.items.length}`);
     const classIndex = o.class_index === undefined ? undefined : nonNegativeIntField('class_index', o.class_index);
@@ -216,8 +250,11 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     const format = field(() => oneOf('format', o.format ?? 'png', ['png', 'jpeg'] as const));
     const alpha = field(() => numberIn('alpha', o.alpha ?? 0.4, 0, 1));
     const withHeatmap = field(() => booleanOption('heatmap', o.heatmap ?? true));
+    const topK = o.top_k === undefined ? undefined : positiveIntField('top_k', o.top_k);
     const { x, rgb } = await toBatch(request.items, true, alive);
     prepared();
+    // With top_k the answer also carries the classification, so a client (the page) sends its picture once.
+    const top = topK === undefined ? undefined : await batcher.submit(x, 1).then((p) => topClasses(Array.from(p), topK));
     const layer = o.layer as string | undefined;
     const explanation = await lane.run(() => backend.explain(x, { classIndex, layer })).catch((error: Error) => {
       // A layer the client named that the model cannot explain is the client's fault.
@@ -236,6 +273,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       width: hw,
       overlay: { mime_type: `image/${format}`, b64: overlay.toString('base64') },
     };
+    if (top) result.top_k = top;
     if (withHeatmap) result.heatmap = Array.from({ length: hh }, (_, y) => Array.from(heatmap.subarray(y * hw, (y + 1) * hw), (v) => Math.round(v * 1e4) / 1e4));
     return { explanations: [result] };
   }
@@ -335,7 +373,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     throw new HttpError(404, `Not found: ${pathname}; the API is under /v1/models/${name}`);
   }
 
-  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (body: unknown, prepared: () => void, alive: () => boolean) => Promise<object>): Promise<void> {
+  async function handlePost(req: http.IncomingMessage, res: http.ServerResponse, handler: (raw: Buffer, prepared: () => void, alive: () => boolean) => Promise<object>): Promise<void> {
     // Only JSON bodies: a page on another origin cannot send a "simple" text/plain or form request.
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/json') {
@@ -352,12 +390,6 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
       isPrepared = true;
     };
     try {
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch (error) {
-        throw badRequest(`Malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
-      }
       let timer: NodeJS.Timeout | undefined;
       let live = true;
       const deadline = new Promise<never>((_, reject) => {
@@ -367,7 +399,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
         }, requestTimeoutMs);
       });
       try {
-        const work = handler(body, prepared, () => live && !res.destroyed);
+        const work = handler(raw, prepared, () => live && !res.destroyed);
         work.catch(() => undefined); // a late failure after the deadline answered
         sendJson(res, 200, await Promise.race([work, deadline]));
       } finally {
@@ -460,6 +492,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
           throw new Error(`Cannot read the samples folder ${options.samplesDir}: ${error.message}`);
         });
       }
+      bodies.warm();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -484,7 +517,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
         server.closeIdleConnections();
       }
       server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, bodies.close()]);
     },
     stats() {
       const { engineBatches, engineInstances, largestBatch } = batcher.stats;
@@ -521,31 +554,57 @@ function field<T>(check: () => T): T {
 const positiveIntField = (name: string, value: unknown) => field(() => positiveInt(name, value));
 const nonNegativeIntField = (name: string, value: unknown) => field(() => nonNegativeInt(name, value));
 
-/** Reads a body up to maxBytes (413 beyond, also from Content-Length) within timeoutMs (408). */
+const DECOMPRESSORS: Record<string, (() => zlib.Gunzip | zlib.Inflate) | undefined> = {
+  identity: undefined, gzip: () => zlib.createGunzip(), 'x-gzip': () => zlib.createGunzip(), deflate: () => zlib.createInflate(),
+};
+
+/**
+ * Reads a body up to maxBytes (413 beyond, also from Content-Length) within timeoutMs (408). A gzip or deflate body
+ * (Content-Encoding) is decompressed as it arrives and maxBytes bounds the decompressed size too, so a small
+ * compressed body cannot expand without limit.
+ */
 function readBody(req: http.IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (!(encoding in DECOMPRESSORS)) {
+    return Promise.reject(new HttpError(415, `Unsupported Content-Encoding ${echo(req.headers['content-encoding'])}; send the body as identity, gzip or deflate`));
+  }
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     return Promise.reject(new HttpError(413, `Request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
   }
+  const decompressor = DECOMPRESSORS[encoding]?.();
+  const source: NodeJS.ReadableStream = decompressor ? req.pipe(decompressor) : req;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let received = 0;
     const finish = (error?: HttpError) => {
       clearTimeout(timer);
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      req.off('data', onRaw).off('error', onError).off('aborted', onAborted);
+      source.off('data', onData).off('end', onEnd).off('error', onError);
+      if (decompressor) {
+        req.unpipe(decompressor);
+        decompressor.destroy();
+      }
       if (error) reject(error);
       else resolve(Buffer.concat(chunks, size));
     };
+    const onRaw = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) finish(new HttpError(413, `Request body exceeds the limit of ${maxBytes} bytes`));
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) finish(new HttpError(413, `Request body exceeds the limit of ${maxBytes} bytes`));
+      if (size > maxBytes) finish(new HttpError(413, decompressor ? `The ${encoding} request body decompresses to more than the limit of ${maxBytes} bytes` : `Request body exceeds the limit of ${maxBytes} bytes`));
       else chunks.push(chunk);
     };
     const onEnd = () => finish();
-    const onError = (error: Error) => finish(new HttpError(400, `Could not read the request body: ${error.message}`));
+    const onError = (error: Error) => finish(new HttpError(400, decompressor && !(error as NodeJS.ErrnoException).code?.startsWith('ECONN')
+      ? `Could not decompress the ${encoding} request body: ${error.message}` : `Could not read the request body: ${error.message}`));
     const onAborted = () => finish(new HttpError(400, 'The client aborted the request'));
     const timer = setTimeout(() => finish(new HttpError(408, `The request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
-    req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+    req.on('data', onRaw).on('error', onError).on('aborted', onAborted);
+    source.on('data', onData).on('end', onEnd).on('error', onError);
   });
 }
 

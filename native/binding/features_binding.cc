@@ -83,7 +83,15 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
         env,
         [store, engine, batch, records, threads] {
           const Batch& b = *batch;
-          std::vector<float> pixels = b.isUint8 ? std::vector<float>(b.pixelsU8.begin(), b.pixelsU8.end()) : std::vector<float>();
+          // A uint8 batch becomes the floats the engine would make of it (its tf/caffe step and adjustments).
+          std::vector<float> pixels;
+          if (b.isUint8) {
+            pixels.resize(b.pixelsU8.size());
+            const size_t sample = size_t(b.height * b.width);
+            for (int64_t i = 0; i < b.size; ++i)
+              image::PreprocessU8(b.pixelsU8.data() + size_t(i) * sample * 3, sample, b.preprocess,
+                                  b.adjust.empty() ? nullptr : &b.adjust[size_t(i)], pixels.data() + size_t(i) * sample * 3);
+          }
           StepInput in;
           in.n = b.size;
           in.h = b.height;
