@@ -38,7 +38,7 @@ export { train, resolveTrainOptions } from './train/train';
 export type { TrainOptions, TrainResult, EarlyStoppingConfig } from './train/train';
 export { fitModel, evaluateModel } from './train/fit';
 export type { FitOptions, FitData, FitBatch, FitModel, FitCallback, Callback, History, EvaluateOptions, EvaluateLogs } from './train/fit';
-export { predictFiles, evaluateFiles } from './train/evaluate';
-export type { Predictions, EvaluateResult, PassOptions } from './train/evaluate';
+export { predictFiles, evaluateFiles, topK } from './train/evaluate';
+export type { Predictions, EvaluateResult, PassOptions, PredictOptions, TopPrediction } from './train/evaluate';
 // Serving (issue 7): REST server, Grad-CAM overlays, demo backend.
 export * from './serve';
