@@ -38,12 +38,12 @@ export { train, resolveTrainOptions } from './train/train';
 export type { TrainOptions, TrainResult, EarlyStoppingConfig } from './train/train';
 export { fitModel, evaluateModel } from './train/fit';
 export type { FitOptions, FitData, FitBatch, FitModel, FitCallback, Callback, History, EvaluateOptions, EvaluateLogs } from './train/fit';
-export { predictFiles, evaluateFiles } from './train/evaluate';
+export { predictFiles, evaluateFiles, topK } from './train/evaluate';
+export type { Predictions, EvaluateResult, PassOptions, PredictOptions, TopPrediction } from './train/evaluate';
 // Frozen-base feature cache (memory-mapped head inputs, keyed by everything that changes them).
 export { openFeatureCache, FeatureCache, FeatureBatches, featureKey, baseWeightsHash, fileIdentities, CACHE_DTYPES } from './cache';
 export type { FeatureCacheOptions, FeatureCacheReport, FeatureKeyParts, CacheDtype } from './cache';
 export { planStage1, CACHE_FEATURES_MODES, HEAD_AUGMENTS } from './train/feature-cache';
 export type { CacheFeaturesMode, HeadAugment, Stage1Plan } from './train/feature-cache';
-export type { Predictions, EvaluateResult, PassOptions } from './train/evaluate';
 // Serving (issue 7): REST server, Grad-CAM overlays, demo backend.
 export * from './serve';

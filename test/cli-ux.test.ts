@@ -9,6 +9,7 @@ import { exportKerasWeights } from '../lib/keras/export';
 import { loadKerasWeights } from '../lib/keras/import';
 import { versions } from '../lib/runtime';
 import { prepareData } from '../lib/data';
+import { train } from '../lib/train/train';
 import { demoCommand } from '../lib/cli/demo';
 import { tempDir } from './helpers';
 
@@ -29,6 +30,12 @@ test('--device: a bad value exits 2 before any data is read; a CUDA device this 
   expect(r.stderr).not.toMatch(/no such folder|ENOENT/i); // refused before the folder was looked at
   expect(fs.existsSync(out)).toBe(false);
 }, 60000);
+
+test('train() rejects a bad device before reading any data', async () => {
+  const out = path.join(tempDir('device-lib'), 'run');
+  await expect(train({ dir: '/no/such/folder', outDir: out, device: 'gpu' })).rejects.toThrow("Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for device but received \"gpu\"");
+  expect(fs.existsSync(out)).toBe(false);
+});
 
 test('train prints the model totals and, for resnet50v2 without --weights, that it trains from scratch', async () => {
   const data = path.join(tempDir('scratch-data'), 'data');

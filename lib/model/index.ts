@@ -143,7 +143,8 @@ function validateUnfreeze(value: unknown): Unfreeze {
   return [...value];
 }
 
-function validateDevice(value: unknown): string {
+/** 'auto', 'cpu', 'cuda' or 'cuda:N' (availability is the engine's to check). */
+export function validateDevice(value: unknown): string {
   if (typeof value !== 'string' || !/^(auto|cpu|cuda(:\d{1,3})?)$/.test(value)) throw invalid('device', "'auto', 'cpu', 'cuda' or 'cuda:N'", value);
   return value;
 }

@@ -229,7 +229,11 @@ export async function predictionGridPng(images: readonly GridImage[], options: {
   const composites: sharp.OverlayOptions[] = [];
   const captions: string[] = [`<rect width="${width}" height="${height}" fill="white"/>`];
   if (options.title) captions.push(text(width / 2, 24, options.title, 'font-size="17" font-weight="bold" text-anchor="middle"'));
-  const clip = (s: string, bold = false) => fitText(s, tile - 8, 12, bold);
+  // A caption too long at 12 px gets 10 px before anything is cut (the model name is at its end).
+  const caption = (cx: number, cy: number, s: string, bold: boolean, attrs: string) => {
+    const size = textWidth(s, 12, bold) <= tile - 8 ? 12 : 10;
+    return text(cx, cy, fitText(s, tile - 8, size, bold), `font-size="${size}" text-anchor="middle"${bold ? ' font-weight="bold"' : ''} ${attrs}`);
+  };
   for (let i = 0; i < images.length; i++) {
     const img = images[i];
     if (!(img.rgb instanceof Uint8Array) || img.rgb.length !== img.width * img.height * 3) {
@@ -243,9 +247,10 @@ export async function predictionGridPng(images: readonly GridImage[], options: {
       .toBuffer();
     composites.push({ input: resized, left: x, top: y + captionH });
     const right = img.label === img.predicted;
-    const prob = img.probability !== undefined ? ` (${(img.probability * 100).toFixed(0)}%)` : '';
-    captions.push(text(x + tile / 2, y + 16, clip(`true: ${img.label}`), 'font-size="12" text-anchor="middle"'));
-    captions.push(text(x + tile / 2, y + 33, clip(`pred: ${img.predicted}${prob}`, true), `font-size="12" text-anchor="middle" font-weight="bold" fill="${right ? '#1a7f37' : '#c62828'}"`));
+    // The probability goes first so that a long class name, if cut, does not take it along.
+    const prob = img.probability !== undefined ? ` ${(img.probability * 100).toFixed(0)}%` : '';
+    captions.push(caption(x + tile / 2, y + 16, `true: ${img.label}`, false, ''));
+    captions.push(caption(x + tile / 2, y + 33, `pred${prob}: ${img.predicted}`, true, `fill="${right ? '#1a7f37' : '#c62828'}"`));
   }
   const png = await sharp(Buffer.from(wrapSvg(width, height, captions))).composite(composites).png().toBuffer();
   return { png, width, height };

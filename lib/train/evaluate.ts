@@ -3,6 +3,7 @@ import { createLoader } from '../loader';
 import { decodeImage } from '../image';
 import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
 import { defaultPreprocess } from '../model';
+import { topKIndices } from '../data/prefilter';
 import { invalid, positiveInt, rejectUnknownKeys } from '../validate';
 
 export type ResizeMode = 'crop_or_pad' | 'bilinear' | 'nearest';
@@ -66,8 +67,7 @@ export interface Predictions {
 
 /** The k most probable classes of one probability row, most probable first (ties: lower index first). */
 export function topK(row: ArrayLike<number>, k: number, classes?: readonly string[]): TopPrediction[] {
-  const order = Array.from({ length: row.length }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
-  return order.slice(0, Math.min(k, row.length)).map((j) => ({ index: j, label: classes?.[j] ?? String(j), probability: row[j] }));
+  return topKIndices(row, k).map((j) => ({ index: j, label: classes?.[j] ?? String(j), probability: row[j] }));
 }
 
 /**

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { prepareData, prepareFromManifest, writeManifest, PreparedData, isLabelManifestPath, Layout } from '../data';
 import { keptFiles } from '../data/prefilter';
 import { createLoader } from '../loader';
-import { createModel, loadModel, checkpointFiles, defaultPreprocess, Arch, ARCHS, Model } from '../model';
+import { createModel, loadModel, checkpointFiles, defaultPreprocess, validateDevice, Arch, ARCHS, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, metricsLine, ReportFiles, ClassificationMetrics } from '../report';
 import {
@@ -164,6 +164,7 @@ export function resolveTrainOptions(options: TrainOptions) {
     arch: options.model ? options.arch ?? 'resnet50v2' : oneOf('arch', options.arch ?? 'resnet50v2', ARCHS),
     ...(options.labelType !== undefined ? { labelType: oneOf('labelType', options.labelType, ['make', 'model'] as const) } : {}),
     ...(options.precision !== undefined ? { precision: oneOf('precision', options.precision, ['fp32', 'bf16'] as const) } : {}),
+    ...(options.device !== undefined ? { device: validateDevice(options.device) } : {}),
     head: options.head ?? 'gap',
     resize: oneOf('resize', options.resize ?? 'crop_or_pad', ['crop_or_pad', 'bilinear', 'nearest'] as const),
     preprocess: oneOf('preprocess', options.preprocess ?? defaultPreprocess(options.arch), ['tf', 'caffe', 'none'] as const),
