@@ -250,7 +250,14 @@ test('the disk use is printed before building and a cache larger than the free s
   const logs: string[] = [];
   const model = await createModel({ arch: 'resnet-tiny', numClasses: 4, inputShape: [48, 64, 3], seed: 1 });
   const c = await openFeatureCache(cacheOptions(model, dir, files.slice(0, 3), { log: (l) => logs.push(l) }));
+  // One open cache per file: a second opener (another run on a shared --cache-dir) is refused, not interleaved.
+  await expect(openFeatureCache(cacheOptions(model, dir, files.slice(0, 3)))).rejects.toThrow(/train\.features is in use by another carclass process/);
+  const batches = c.batches({ files: files.slice(0, 3), labels: [0, 0, 0], batchSize: 3, shuffle: false, seed: 0, flip: false, augmentP: 0 });
   c.close();
+  await expect(collect(batches.epoch(0))).rejects.toThrow(/is closed/);
+  const again = await openFeatureCache(cacheOptions(model, dir, files.slice(0, 3)));
+  expect(again.report).toMatchObject({ built: 0, reused: 3 });
+  again.close();
   expect(logs[0]).toMatch(/^Feature cache \(train\): 3 images x 1 orientation\(s\) x .* \(float32\) = .* in .*train\.features; .* free$/);
   const file = path.join(dir, 'x.features');
   expect(() => ensureFreeSpace(file, freeBytes(dir) + 2 ** 40)).toThrow(/Feature cache .*x\.features needs .* but only .* is free on that disk: .*--cache-dtype float16/);
