@@ -1,5 +1,7 @@
 // Ordered, unshuffled passes over files: predictions that line up with the file list, and test metrics.
-import { createLoader } from '../loader';
+import { createLoader, Batch } from '../loader';
+import type { Model } from '../model';
+import { predictFromFeatureCache } from './feature-cache';
 import { decodeImage } from '../image';
 import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
 
@@ -18,6 +20,8 @@ export interface PassOptions {
   batchSize: number;
   threads?: number;
   onError?: 'skip' | 'throw';
+  /** A feature-cache folder: the model's base features for these files are read from there (computed once if missing). */
+  featureCache?: string;
 }
 
 export interface Predictions {
@@ -33,28 +37,35 @@ export interface Predictions {
 
 /** Predicts every file in order; files that fail to decode are skipped and listed (or throw). */
 export async function predictFiles(model: StepModel, files: string[], options: PassOptions, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
+  if (options.featureCache) return predictFromFeatureCache(model as Model, files, options, onBatch);
   const loader = createLoader({
     files, batchSize: options.batchSize, size: options.size, resize: options.resize, preprocess: options.preprocess,
     shuffle: false, augment: false, onError: options.onError ?? 'skip', ...(options.threads ? { threads: options.threads } : {}),
   });
+  try {
+    const p = await predictBatches(model, loader.epoch(0), loader.length, onBatch);
+    return { ...p, errors: loader.stats().errors };
+  } finally {
+    loader.close();
+  }
+}
+
+/** Predictions of a stream of ordered batches (pixels or cached features), concatenated in order. */
+export async function predictBatches(model: StepModel, batches: AsyncIterable<Batch>, length: number, onBatch?: (done: number, total: number) => void): Promise<Omit<Predictions, 'errors'>> {
   const rows: Float32Array[] = [];
   const outFiles: string[] = [];
   const indices: number[] = [];
   let numClasses = 0;
-  try {
-    let done = 0;
-    for await (const batch of loader) {
-      const probs = await model.predictOnBatch(batch);
-      batch.release();
-      if (batch.size > 0) numClasses = probs.length / batch.size;
-      rows.push(probs);
-      outFiles.push(...batch.files);
-      indices.push(...Array.from(batch.indices));
-      done += 1;
-      onBatch?.(done, loader.length);
-    }
-  } finally {
-    loader.close();
+  let done = 0;
+  for await (const batch of batches) {
+    const probs = await model.predictOnBatch(batch);
+    batch.release();
+    if (batch.size > 0) numClasses = probs.length / batch.size;
+    rows.push(probs);
+    outFiles.push(...batch.files);
+    indices.push(...Array.from(batch.indices));
+    done += 1;
+    onBatch?.(done, length);
   }
   const probabilities = new Float32Array(outFiles.length * numClasses);
   let offset = 0;
@@ -62,7 +73,7 @@ export async function predictFiles(model: StepModel, files: string[], options: P
     probabilities.set(r, offset);
     offset += r.length;
   }
-  return { files: outFiles, indices, probabilities, numClasses, errors: loader.stats().errors };
+  return { files: outFiles, indices, probabilities, numClasses };
 }
 
 export interface EvaluateResult {
