@@ -9,6 +9,7 @@ import { train, TrainOptions } from '../lib/train/train';
 import { openFeatureCache, FeatureCacheOptions, ensureFreeSpace, freeBytes } from '../lib/cache';
 import { ProgressBar } from '../lib/train/callbacks';
 import { createLoader } from '../lib/loader';
+import { predictFiles } from '../lib/train/evaluate';
 import { tempDir } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'bin', 'carclass.js');
@@ -250,7 +251,14 @@ test('the disk use is printed before building and a cache larger than the free s
   const logs: string[] = [];
   const model = await createModel({ arch: 'resnet-tiny', numClasses: 4, inputShape: [48, 64, 3], seed: 1 });
   const c = await openFeatureCache(cacheOptions(model, dir, files.slice(0, 3), { log: (l) => logs.push(l) }));
+  // One open cache per file: a second opener (another run on a shared --cache-dir) is refused, not interleaved.
+  await expect(openFeatureCache(cacheOptions(model, dir, files.slice(0, 3)))).rejects.toThrow(/train\.features is in use by another carclass process/);
+  const batches = c.batches({ files: files.slice(0, 3), labels: [0, 0, 0], batchSize: 3, shuffle: false, seed: 0, flip: false, augmentP: 0 });
   c.close();
+  await expect(collect(batches.epoch(0))).rejects.toThrow(/is closed/);
+  const again = await openFeatureCache(cacheOptions(model, dir, files.slice(0, 3)));
+  expect(again.report).toMatchObject({ built: 0, reused: 3 });
+  again.close();
   expect(logs[0]).toMatch(/^Feature cache \(train\): 3 images x 1 orientation\(s\) x .* \(float32\) = .* in .*train\.features; .* free$/);
   const file = path.join(dir, 'x.features');
   expect(() => ensureFreeSpace(file, freeBytes(dir) + 2 ** 40)).toThrow(/Feature cache .*x\.features needs .* but only .* is free on that disk: .*--cache-dtype float16/);
@@ -284,3 +292,39 @@ test('float16 storage: half the size, features within float16 rounding of float3
   expect(Array.from(f32.data)).toEqual(Array.from(fromModel.data));
   expect(f16.bytes - 8192).toBe((f32.bytes - 8192) / 2);  // a header page and a record-table page, then the values
 }, 120000);
+
+test('predict/evaluate with a cache folder: the same probabilities as end to end, read back on the next pass; bad files listed', async () => {
+  const run = tempDir('predict-run');
+  await train(base(run, { epochs: 1, augment: false }));
+  const model = await loadModel(path.join(run, 'checkpoints', 'last'));
+  const folder = tempDir('predict-files');
+  const list = files.slice(0, 5).map((f, i) => { const t = path.join(folder, `${i}.jpg`); fs.copyFileSync(f, t); return t; });
+  const bad = path.join(folder, 'bad.jpg');
+  fs.writeFileSync(bad, Buffer.from('not a jpeg at all'));
+  const all = [...list.slice(0, 2), bad, ...list.slice(2)];
+  const opts = { size: SIZE, resize: 'crop_or_pad' as const, preprocess: 'tf' as const, batchSize: 4 };
+  const cacheDir = tempDir('predict-cache');
+  const plain = await predictFiles(model, all, opts);
+  const first = await predictFiles(model, all, { ...opts, featureCache: cacheDir });
+  const second = await predictFiles(model, all, { ...opts, featureCache: cacheDir });
+  for (const p of [first, second]) {
+    expect(p.files).toEqual(plain.files);
+    expect(p.indices).toEqual([0, 1, 3, 4, 5]);
+    expect(p.errors.map((e) => e.file)).toEqual([bad]);
+    let worst = 0;
+    for (let i = 0; i < plain.probabilities.length; i++) worst = Math.max(worst, Math.abs(p.probabilities[i] - plain.probabilities[i]));
+    expect(worst).toBeLessThan(1e-6);
+  }
+  expect(first.errors[0].reason).toBe(plain.errors[0].reason);
+  expect(second.errors[0].reason).toMatch(/could not be decoded when the feature cache was built/);
+  // The second pass computed nothing: the cache holds every file.
+  const check = await openFeatureCache({ ...cacheOptions(model, cacheDir, all), split: 'predict', shared: true, labels: all.map(() => -1) });
+  check.close();
+  expect(check.report).toMatchObject({ built: 0, reused: 5, failed: 1, rebuilt: '' });
+
+  const cli1 = spawnSync(process.execPath, [cli, 'predict', folder, '--checkpoint', path.join(run, 'checkpoints', 'last'), '--cache-dir', cacheDir, '--json'], { encoding: 'utf8' });
+  expect(cli1.status).toBe(1);  // the bad file is reported
+  const out = JSON.parse(cli1.stdout);
+  expect(out.predictions).toHaveLength(5);
+  expect(out.errors.map((e: { file: string }) => e.file)).toEqual([bad]);
+}, 300000);

@@ -69,6 +69,8 @@ export interface FeatureCacheReport {
   interrupted: boolean;
   /** Why the file was (re)made, '' when an existing one was reused. */
   rebuilt: string;
+  /** Files this build could not decode, with the loader's reasons. */
+  errors: { file: string; reason: string }[];
   seconds: number;
 }
 
@@ -238,7 +240,7 @@ export async function openFeatureCache(o: FeatureCacheOptions): Promise<FeatureC
 
   const pending: Int32Array = store.pending();
   const result: FeatureCacheReport = { path: file, bytes, built: 0, reused: o.files.length - pending.length - report.failed, failed: report.failed,
-    interrupted: false, rebuilt, seconds: 0 };
+    interrupted: false, rebuilt, errors: [], seconds: 0 };
   if (pending.length) await build(o, store, pending, result);
   result.seconds = (Date.now() - started) / 1000;
   return new FeatureCache(store, result, parts.featureShape);
@@ -263,7 +265,7 @@ async function build(o: FeatureCacheOptions, store: any, pending: Int32Array, re
       const index = new Map(files.map((f, i) => [f, pending[i]]));
       for (const e of loader.stats().errors) {
         const r = index.get(e.file);
-        if (r !== undefined) { store.markFailed(r); result.failed++; }
+        if (r !== undefined) { store.markFailed(r); result.failed++; result.errors.push({ file: e.file, reason: e.reason }); }
       }
       o.progress.epochEnd({ images: result.built });
       if (result.failed) o.log(`Feature cache (${o.split}): ${result.failed} file(s) could not be decoded and are left out, as the loader leaves them out`);

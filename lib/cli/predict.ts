@@ -10,6 +10,16 @@ import { writeReport, metricsLine } from '../report';
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
 export const passOptionsFor: (model: Model, batchSize?: number, threads?: number) => PassOptions = passOptionsForModel;
 
+/** `--cache-dir DIR`: base features of these files are read from (and, the first time, written to) that folder. */
+function withFeatureCache(opts: PassOptions, v: Record<string, unknown>): PassOptions {
+  const dir = v['cache-dir'];
+  if (dir === undefined) return opts;
+  if (typeof dir !== 'string' || !dir) throw new UsageError('Expected a folder for --cache-dir');
+  return { ...opts, featureCache: dir };
+}
+
+const CACHE_HELP = '--cache-dir DIR (keep the base features of these images there: a repeated pass over the same images and base reads them)';
+
 export async function loadCheckpoint(file: unknown): Promise<Model> {
   if (typeof file !== 'string' || !file) throw new UsageError('Expected a checkpoint path for --checkpoint (a folder written by carclass train, e.g. run/checkpoints/best)');
   const model = await loadModel(file);
@@ -37,14 +47,15 @@ export const predictCommand: Command = {
   name: 'predict',
   summary: 'Predicts the class of images (files or folders) with a trained checkpoint, in input order.',
   usage: 'carclass predict <files|dirs...> --checkpoint <path> [--top 5] [--json] [--batch-size 32]',
-  options: { checkpoint: { type: 'string', short: 'c' }, top: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' }, threads: { type: 'string' } },
-  help: ['--checkpoint run/checkpoints/best (required)   --top 5 (>= 1)   --json   --batch-size 32 (>= 1)   --threads N (>= 1)'],
+  options: { checkpoint: { type: 'string', short: 'c' }, top: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' }, threads: { type: 'string' },
+    'cache-dir': { type: 'string' } },
+  help: ['--checkpoint run/checkpoints/best (required)   --top 5 (>= 1)   --json   --batch-size 32 (>= 1)   --threads N (>= 1)', CACHE_HELP],
   async run(v, positionals) {
     if (!positionals.length) throw new UsageError('carclass predict: give at least one image or folder');
     const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
     const model = await loadCheckpoint(v.checkpoint);
     const files = await expandInputs(positionals);
-    const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 }));
+    const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 })), v);
     const p = await predictFiles(model, files, { ...opts, topK: top });
     const rows = p.files.map((file, i) => ({ file, top: p.top[i].map((t) => ({ label: t.label, probability: t.probability })) }));
     if (v.json) {
@@ -81,7 +92,7 @@ async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<
   const skipped = `${unparsed} file name(s) did not parse, ${unknown} image(s) of classes the checkpoint does not know`;
   if (!files.length) throw new Error(`carclass evaluate: no image in ${dir} has a label the checkpoint knows (${skipped})`);
   if (unparsed || unknown) console.error(`carclass evaluate: skipped ${skipped}`);
-  const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32);
+  const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32), v);
   const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, opts);
   const out = (v.out as string | undefined) ?? path.resolve(`report-${path.basename(path.resolve(dir))}`);
   const grid = await gridImages(predictions, labels, classes, opts.size, 16);
@@ -96,11 +107,13 @@ export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'Evaluates a checkpoint on a split of its manifest and writes report.md, report.json and the PNGs.',
   usage: 'carclass evaluate [<dir>] --checkpoint <path> [--manifest run/manifest.json] [--split test|val|train] [--out dir]',
-  options: { checkpoint: { type: 'string', short: 'c' }, manifest: { type: 'string' }, split: { type: 'string' }, out: { type: 'string', short: 'o' }, 'batch-size': { type: 'string' } },
+  options: { checkpoint: { type: 'string', short: 'c' }, manifest: { type: 'string' }, split: { type: 'string' }, out: { type: 'string', short: 'o' }, 'batch-size': { type: 'string' },
+    'cache-dir': { type: 'string' } },
   help: [
     '<dir>: evaluate every image of a folder, labelled by its file names (the car dataset format) as the checkpoint was trained',
     '--checkpoint run/checkpoints/best (required)   --manifest (default: the manifest the checkpoint was trained on)',
     '--split test|val|train (default test)   --out dir (default report-<split> beside the manifest)   --batch-size 32 (>= 1)',
+    CACHE_HELP,
   ],
   async run(v, positionals) {
     if (positionals.length > 1) throw new UsageError(`carclass evaluate takes one folder but received ${positionals.length}: ${positionals.join(' ')}`);
@@ -118,7 +131,7 @@ export const evaluateCommand: Command = {
     const samples = data.splits[split as 'train' | 'val' | 'test'];
     const files = samples.map((s) => s.file);
     const labels = samples.map((s) => s.label);
-    const opts = passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32);
+    const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32), v);
     const { metrics, predictions } = await evaluateFiles(model, files, labels, data.classes, opts);
     const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
     const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);

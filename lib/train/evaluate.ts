@@ -1,5 +1,7 @@
 // Ordered, unshuffled passes over files: predictions that line up with the file list, and test metrics.
-import { createLoader } from '../loader';
+import { createLoader, Batch } from '../loader';
+import type { Model } from '../model';
+import { predictFromFeatureCache } from './feature-cache';
 import { decodeImage } from '../image';
 import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
 import { defaultPreprocess } from '../model';
@@ -27,6 +29,8 @@ export interface PassOptions {
   batchSize: number;
   threads?: number;
   onError?: 'skip' | 'throw';
+  /** A feature-cache folder: the model's base features for these files are read from there (computed once if missing). */
+  featureCache?: string;
 }
 
 /** predictFiles options: every field may be left out and is then read from the model (batch size 32). */
@@ -76,33 +80,45 @@ export function topK(row: ArrayLike<number>, k: number, classes?: readonly strin
  */
 export async function predictFiles(model: StepModel, files: string[], opts: PredictOptions = {}, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
   if (typeof opts !== 'object' || opts === null) throw invalid('options', 'object', opts);
-  rejectUnknownKeys('predictFiles', opts, ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'topK', 'classes']);
+  rejectUnknownKeys('predictFiles', opts, ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache', 'topK', 'classes']);
   const needModel = opts.size === undefined || opts.resize === undefined || opts.preprocess === undefined;
   const options: PassOptions = { ...(needModel ? passOptionsForModel(model) : { batchSize: 32 }), ...definedOnly(opts) } as PassOptions;
   const k = positiveInt('topK', opts.topK ?? 5);
   const classes = opts.classes ?? model.classes;
+  const p = options.featureCache ? await predictFromFeatureCache(model as Model, files, options, onBatch) : await predictWithLoader(model, files, options, onBatch);
+  const top = p.files.map((_, i) => topK(p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses), k, classes));
+  return { ...p, top };
+}
+
+async function predictWithLoader(model: StepModel, files: string[], options: PassOptions, onBatch?: (done: number, total: number) => void): Promise<Omit<Predictions, 'top'>> {
   const loader = createLoader({
     files, batchSize: options.batchSize, size: options.size, resize: options.resize, preprocess: options.preprocess,
     shuffle: false, augment: false, onError: options.onError ?? 'skip', ...(options.threads ? { threads: options.threads } : {}),
   });
+  try {
+    const p = await predictBatches(model, loader.epoch(0), loader.length, onBatch);
+    return { ...p, errors: loader.stats().errors };
+  } finally {
+    loader.close();
+  }
+}
+
+/** Predictions of a stream of ordered batches (pixels or cached features), concatenated in order. */
+export async function predictBatches(model: StepModel, batches: AsyncIterable<Batch>, length: number, onBatch?: (done: number, total: number) => void): Promise<Omit<Predictions, 'errors' | 'top'>> {
   const rows: Float32Array[] = [];
   const outFiles: string[] = [];
   const indices: number[] = [];
   let numClasses = 0;
-  try {
-    let done = 0;
-    for await (const batch of loader) {
-      const probs = await model.predictOnBatch(batch);
-      batch.release();
-      if (batch.size > 0) numClasses = probs.length / batch.size;
-      rows.push(probs);
-      outFiles.push(...batch.files);
-      indices.push(...Array.from(batch.indices));
-      done += 1;
-      onBatch?.(done, loader.length);
-    }
-  } finally {
-    loader.close();
+  let done = 0;
+  for await (const batch of batches) {
+    const probs = await model.predictOnBatch(batch);
+    batch.release();
+    if (batch.size > 0) numClasses = probs.length / batch.size;
+    rows.push(probs);
+    outFiles.push(...batch.files);
+    indices.push(...Array.from(batch.indices));
+    done += 1;
+    onBatch?.(done, length);
   }
   const probabilities = new Float32Array(outFiles.length * numClasses);
   let offset = 0;
@@ -110,13 +126,12 @@ export async function predictFiles(model: StepModel, files: string[], opts: Pred
     probabilities.set(r, offset);
     offset += r.length;
   }
-  const top = outFiles.map((_, i) => topK(probabilities.subarray(i * numClasses, (i + 1) * numClasses), k, classes));
-  return { files: outFiles, indices, probabilities, numClasses, top, errors: loader.stats().errors };
+  return { files: outFiles, indices, probabilities, numClasses };
 }
 
 function definedOnly(o: PredictOptions): Partial<PassOptions> {
   const out: Record<string, unknown> = {};
-  for (const key of ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError'] as const) if (o[key] !== undefined) out[key] = o[key];
+  for (const key of ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache'] as const) if (o[key] !== undefined) out[key] = o[key];
   return out as Partial<PassOptions>;
 }
 

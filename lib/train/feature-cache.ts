@@ -5,7 +5,8 @@ import * as path from 'path';
 import { augmentParts, AugmentOptions, createLoader, Loader } from '../loader';
 import type { Model } from '../model';
 import { openFeatureCache, baseFrozen, FeatureBatches, FeatureCache, CacheDtype } from '../cache';
-import type { ProgressBar } from './callbacks';
+import { ProgressBar } from './callbacks';
+import { predictBatches, type PassOptions, type Predictions } from './evaluate';
 
 export type CacheFeaturesMode = 'auto' | 'on' | 'off';
 export const CACHE_FEATURES_MODES = ['auto', 'on', 'off'] as const;
@@ -167,4 +168,25 @@ function makeLoader(o: Stage1Options, c: Stage1Context, augment: Augment): Loade
     ...(o.loaderThreads ? { threads: o.loaderThreads } : {}), ...(o.prefetch ? { prefetch: o.prefetch } : {}),
     files: c.splits.train.map((s) => s.file), labels: c.splits.train.map((s) => s.label), ...(sampleWeights ? { sampleWeights } : {}),
     shuffle: true, seed: o.seed, augment });
+}
+
+/**
+ * Predictions for `files` from the model's cached base features in `options.featureCache` (a shared cache
+ * folder): computed once when missing or stale, then every later pass over the same files and base reads them.
+ */
+export async function predictFromFeatureCache(model: Model, files: string[], options: PassOptions, onBatch?: (done: number, total: number) => void): Promise<Omit<Predictions, 'top'>> {
+  if (typeof (model as { nativeHandle?: unknown }).nativeHandle !== 'function') throw new TypeError('featureCache needs a carclass Model (createModel / loadModel)');
+  const cache = await openFeatureCache({ files, labels: files.map(() => -1), split: 'predict', dir: path.resolve(options.featureCache!), shared: true, model,
+    inputSize: options.size, resize: options.resize, preprocess: options.preprocess, orientations: 1, dtype: 'float32', batchSize: options.batchSize,
+    onError: options.onError ?? 'skip', loaderThreads: options.threads, progress: new ProgressBar({ mode: 'quiet' }), log: () => undefined });
+  try {
+    const batches = cache.batches({ files, labels: files.map(() => -1), batchSize: options.batchSize, shuffle: false, seed: 0, flip: false, augmentP: 0 });
+    const p = await predictBatches(model, batches.epoch(0), batches.length, onBatch);
+    const reasons = new Map(cache.report.errors.map((e) => [e.file, e.reason]));
+    const seen = new Set(p.indices);
+    const errors = files.filter((_, i) => !seen.has(i)).map((file) => ({ file, reason: reasons.get(file) ?? 'could not be decoded when the feature cache was built' }));
+    return { ...p, errors };
+  } finally {
+    cache.close();
+  }
 }

@@ -143,7 +143,8 @@ class FeatureStoreWrap : public Napi::ObjectWrap<FeatureStoreWrap> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    store_.reset();  // unmapped once no batcher holds it either
+    if (store_) store_->Close();  // now, not when the batchers are collected: the file stays locked while open
+    store_.reset();
     return info.Env().Undefined();
   }
 

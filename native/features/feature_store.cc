@@ -2,6 +2,7 @@
 
 #include <c10/util/Half.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +50,18 @@ uint64_t HashBytes(const uint8_t* p, uint64_t n, uint64_t h) {
 
 std::string Errno(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
+}
+
+// One process per cache file at a time (a shared --cache-dir): the second gets a clear error, not
+// writes into a file that the first is about to replace.
+void LockOrThrow(int& fd, const std::string& path) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+  const bool busy = errno == EWOULDBLOCK;
+  const std::string message = busy ? "feature cache " + path + " is in use by another carclass process (or another open cache); wait for it or use another --cache-dir"
+                                   : Errno("cannot lock feature cache", path);
+  ::close(fd);
+  fd = -1;
+  throw std::runtime_error(message);
 }
 
 }  // namespace
@@ -102,6 +115,7 @@ std::shared_ptr<FeatureStore> FeatureStore::Open(const std::string& path, const 
   OpenReport r;
   s->fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (s->fd_ >= 0) {
+    LockOrThrow(s->fd_, path);
     struct stat st{};
     Header have{};
     if (::fstat(s->fd_, &st) != 0) throw std::runtime_error(Errno("cannot stat feature cache", path));
@@ -131,9 +145,10 @@ std::shared_ptr<FeatureStore> FeatureStore::Open(const std::string& path, const 
   if (s->fd_ < 0) {
     // A new file under a temporary name, renamed into place once sized and headed.
     const std::string tmp = path + ".tmp";
-    s->fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    s->fd_ = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (s->fd_ < 0) throw std::runtime_error(Errno("cannot create feature cache", tmp));
-    int rc = ::posix_fallocate(s->fd_, 0, off_t(s->mappedBytes_));
+    LockOrThrow(s->fd_, path);  // before truncating: another process may be filling this very file
+    int rc = ::ftruncate(s->fd_, 0) == 0 ? ::posix_fallocate(s->fd_, 0, off_t(s->mappedBytes_)) : errno;
     if (rc == EINVAL || rc == EOPNOTSUPP) rc = ::ftruncate(s->fd_, off_t(s->mappedBytes_)) == 0 ? 0 : errno;
     if (rc != 0) {
       ::close(s->fd_);
@@ -172,12 +187,21 @@ std::shared_ptr<FeatureStore> FeatureStore::Open(const std::string& path, const 
   return s;
 }
 
-FeatureStore::~FeatureStore() {
+FeatureStore::~FeatureStore() { Close(); }
+
+void FeatureStore::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);  // a build may still be writing on a worker thread
   if (map_) {
     ::msync(map_, mappedBytes_, MS_SYNC);
     ::munmap(map_, mappedBytes_);
+    map_ = nullptr;
   }
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+  fd_ = -1;
+}
+
+void FeatureStore::CheckOpen() const {
+  if (!map_) throw std::runtime_error("the feature cache " + path_ + " is closed");
 }
 
 FeatureStore::RecordEntry* FeatureStore::entry(int64_t record) const {
@@ -188,9 +212,13 @@ const uint8_t* FeatureStore::data(int64_t record) const { return map_ + dataOffs
 
 uint64_t FeatureStore::Checksum(int64_t record) const { return HashBytes(data(record), recordBytes_, uint64_t(record) + 1); }
 
-RecordState FeatureStore::state(int64_t record) const { return RecordState(entry(record)->state); }
+RecordState FeatureStore::state(int64_t record) const {
+  CheckOpen();
+  return RecordState(entry(record)->state);
+}
 
 std::vector<int64_t> FeatureStore::Pending() const {
+  CheckOpen();
   std::vector<int64_t> out;
   for (int64_t i = 0; i < layout_.records; ++i)
     if (entry(i)->state == kPending) out.push_back(i);
@@ -198,6 +226,8 @@ std::vector<int64_t> FeatureStore::Pending() const {
 }
 
 void FeatureStore::Write(int64_t record, const float* values) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  CheckOpen();
   if (record < 0 || record >= layout_.records) throw std::out_of_range("feature cache record " + std::to_string(record) + " out of range");
   uint8_t* dst = map_ + dataOffset_ + uint64_t(record) * recordBytes_;
   const int64_t n = values_ * layout_.orientations;
@@ -212,9 +242,13 @@ void FeatureStore::Write(int64_t record, const float* values) {
   e->state = kReady;  // last: a record is ready only once its values and checksum are in place
 }
 
-void FeatureStore::MarkFailed(int64_t record) { entry(record)->state = kFailed; }
+void FeatureStore::MarkFailed(int64_t record) {
+  CheckOpen();
+  entry(record)->state = kFailed;
+}
 
 void FeatureStore::Read(int64_t record, int orientation, float* out) const {
+  CheckOpen();
   const uint8_t* src = data(record) + uint64_t(orientation) * (recordBytes_ / uint64_t(layout_.orientations));
   if (layout_.dtype == Dtype::F32) {
     std::memcpy(out, src, size_t(values_) * sizeof(float));
@@ -225,6 +259,7 @@ void FeatureStore::Read(int64_t record, int orientation, float* out) const {
 }
 
 void FeatureStore::Flush() const {
+  CheckOpen();
   if (::msync(map_, mappedBytes_, MS_SYNC) != 0) throw std::runtime_error(Errno("cannot sync feature cache", path_));
 }
 

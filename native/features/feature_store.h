@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ class FeatureStore {
   // Copies one orientation of a ready record into `out` as float32.
   void Read(int64_t record, int orientation, float* out) const;
   void Flush() const;  // msync: what is marked ready is on disk
+  void Close();        // unmaps and unlocks now; later calls throw (batchers holding it included)
 
  private:
   FeatureStore() = default;
@@ -64,6 +66,7 @@ class FeatureStore {
   RecordEntry* entry(int64_t record) const;
   const uint8_t* data(int64_t record) const;
   uint64_t Checksum(int64_t record) const;
+  void CheckOpen() const;
 
   std::string path_;
   StoreLayout layout_;
@@ -72,6 +75,7 @@ class FeatureStore {
   uint64_t dataOffset_ = 0, mappedBytes_ = 0;
   uint8_t* map_ = nullptr;
   int fd_ = -1;
+  std::mutex mutex_;  // Write (build worker) against Close (main thread)
 };
 
 // Training batches from a ready store, in the loader's epoch order, with its flip draw per
