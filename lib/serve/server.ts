@@ -37,8 +37,9 @@ export interface ServerOptions {
    */
   maxDecodePixels?: number;
   /**
-   * Most time the b64 images of one request may take to decode, all together (default 10,000 ms); past it no further
-   * image of the request is decoded and the answer is 413. Bounds the decoder time one request can take from the others.
+   * Most time the b64 images of one request may take to decode, all together, counted from its first decode (waits for
+   * a decoder thread included; default 10,000 ms); past it no further image of the request is decoded and the answer
+   * is 413. Bounds the decoder time one request can take from the others.
    */
   maxDecodeMs?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
