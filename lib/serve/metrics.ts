@@ -34,7 +34,10 @@ export class ServerMetrics {
   private readonly batchSize = new Histogram(BATCH_BUCKETS);
   private readonly decode = new Histogram(LATENCY_BUCKETS);
 
-  constructor(private readonly queueDepth: () => number, private readonly inFlight: () => number) {}
+  constructor(
+    private readonly queueDepth: () => number, private readonly inFlight: () => number,
+    private readonly decodeQueue: () => number = () => 0, private readonly parseQueue: () => number = () => 0,
+  ) {}
 
   /** One answered request: `route` is a fixed name (predict, classify, explain, status, metadata, page, samples, metrics, other). */
   observeRequest(route: string, status: number, seconds: number): void {
@@ -70,6 +73,12 @@ export class ServerMetrics {
       '# HELP carclass_requests_in_flight POST requests admitted and not yet answered.',
       '# TYPE carclass_requests_in_flight gauge',
       `carclass_requests_in_flight ${this.inFlight()}`,
+      '# HELP carclass_decode_queue Images waiting for a decoder thread.',
+      '# TYPE carclass_decode_queue gauge',
+      `carclass_decode_queue ${this.decodeQueue()}`,
+      '# HELP carclass_parse_queue Request bodies waiting for a parser thread.',
+      '# TYPE carclass_parse_queue gauge',
+      `carclass_parse_queue ${this.parseQueue()}`,
       '# HELP carclass_decode_seconds Time to decode one b64 image.',
       '# TYPE carclass_decode_seconds histogram',
       ...this.decode.render('carclass_decode_seconds'),

@@ -135,7 +135,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return backend.predict(x, n);
   }, lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
   const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
-  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight);
+  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight, () => decodeSlots.queued, () => bodies.queued);
   let samples: Promise<SampleImage[]> | undefined;
   const staticCache = new Map<string, Buffer>();
 
