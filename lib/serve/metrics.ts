@@ -67,22 +67,18 @@ export class ServerMetrics {
       '# HELP carclass_batch_size Images per engine batch.',
       '# TYPE carclass_batch_size histogram',
       ...this.batchSize.render('carclass_batch_size'),
-      '# HELP carclass_queue_depth Images waiting for an engine batch.',
-      '# TYPE carclass_queue_depth gauge',
-      `carclass_queue_depth ${this.queueDepth()}`,
-      '# HELP carclass_requests_in_flight POST requests admitted and not yet answered.',
-      '# TYPE carclass_requests_in_flight gauge',
-      `carclass_requests_in_flight ${this.inFlight()}`,
-      '# HELP carclass_decode_queue Images waiting for a decoder thread.',
-      '# TYPE carclass_decode_queue gauge',
-      `carclass_decode_queue ${this.decodeQueue()}`,
-      '# HELP carclass_parse_queue Request bodies waiting for a parser thread.',
-      '# TYPE carclass_parse_queue gauge',
-      `carclass_parse_queue ${this.parseQueue()}`,
+      ...gauge('carclass_queue_depth', 'Images waiting for an engine batch.', this.queueDepth()),
+      ...gauge('carclass_requests_in_flight', 'POST requests admitted and not yet answered.', this.inFlight()),
+      ...gauge('carclass_decode_queue', 'Images waiting for a decoder thread.', this.decodeQueue()),
+      ...gauge('carclass_parse_queue', 'Request bodies waiting for a parser thread.', this.parseQueue()),
       '# HELP carclass_decode_seconds Time to decode one b64 image.',
       '# TYPE carclass_decode_seconds histogram',
       ...this.decode.render('carclass_decode_seconds'),
     ];
     return `${lines.join('\n')}\n`;
   }
+}
+
+function gauge(name: string, help: string, value: number): string[] {
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`];
 }
