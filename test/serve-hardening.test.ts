@@ -96,7 +96,13 @@ describe('bounded work per request', () => {
       const bombs = post(url, '/v1/models/carclass:predict', JSON.stringify({ instances: Array(8).fill({ b64: bomb.toString('base64') }) }));
       await new Promise((r) => setTimeout(r, 50));
       const answer = await post(url, '/v1/models/carclass:predict', one);
+      // The bombs hold 2 of the 4 threads; nothing waits for one (requests beyond two would show here).
+      const during = await (await fetch(`${url}/monitoring/prometheus/metrics`)).text();
       const refused = await bombs;
+      expect(during).toMatch(/^carclass_decode_queue 0$/m);
+      expect(during).toMatch(/^carclass_parse_queue 0$/m);
+      const after = await (await fetch(`${url}/monitoring/prometheus/metrics`)).text();
+      expect(after).toMatch(/^carclass_decode_queue 0$/m);
       if (process.env.SERVE_TIMING) console.log(`normal ${answer.ms} ms while the bombs took ${refused.ms} ms`);
       expect(answer.status).toBe(200);
       expect(answer.json.predictions?.[0]).toHaveLength(3);

@@ -34,7 +34,10 @@ export class ServerMetrics {
   private readonly batchSize = new Histogram(BATCH_BUCKETS);
   private readonly decode = new Histogram(LATENCY_BUCKETS);
 
-  constructor(private readonly queueDepth: () => number, private readonly inFlight: () => number) {}
+  constructor(
+    private readonly queueDepth: () => number, private readonly inFlight: () => number,
+    private readonly decodeQueue: () => number = () => 0, private readonly parseQueue: () => number = () => 0,
+  ) {}
 
   /** One answered request: `route` is a fixed name (predict, classify, explain, status, metadata, page, samples, metrics, other). */
   observeRequest(route: string, status: number, seconds: number): void {
@@ -64,16 +67,18 @@ export class ServerMetrics {
       '# HELP carclass_batch_size Images per engine batch.',
       '# TYPE carclass_batch_size histogram',
       ...this.batchSize.render('carclass_batch_size'),
-      '# HELP carclass_queue_depth Images waiting for an engine batch.',
-      '# TYPE carclass_queue_depth gauge',
-      `carclass_queue_depth ${this.queueDepth()}`,
-      '# HELP carclass_requests_in_flight POST requests admitted and not yet answered.',
-      '# TYPE carclass_requests_in_flight gauge',
-      `carclass_requests_in_flight ${this.inFlight()}`,
+      ...gauge('carclass_queue_depth', 'Images waiting for an engine batch.', this.queueDepth()),
+      ...gauge('carclass_requests_in_flight', 'POST requests admitted and not yet answered.', this.inFlight()),
+      ...gauge('carclass_decode_queue', 'Images waiting for a decoder thread.', this.decodeQueue()),
+      ...gauge('carclass_parse_queue', 'Request bodies waiting for a parser thread.', this.parseQueue()),
       '# HELP carclass_decode_seconds Time to decode one b64 image.',
       '# TYPE carclass_decode_seconds histogram',
       ...this.decode.render('carclass_decode_seconds'),
     ];
     return `${lines.join('\n')}\n`;
   }
+}
+
+function gauge(name: string, help: string, value: number): string[] {
+  return [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`];
 }

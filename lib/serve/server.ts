@@ -37,8 +37,9 @@ export interface ServerOptions {
    */
   maxDecodePixels?: number;
   /**
-   * Most time the b64 images of one request may take to decode, all together (default 10,000 ms); past it no further
-   * image of the request is decoded and the answer is 413. Bounds the decoder time one request can take from the others.
+   * Most time the b64 images of one request may take to decode, all together, counted from its first decode (waits for
+   * a decoder thread included; default 10,000 ms); past it no further image of the request is decoded and the answer
+   * is 413. Bounds the decoder time one request can take from the others.
    */
   maxDecodeMs?: number;
   /** Time to receive a body (408) and to answer (504), each (default 30 s). */
@@ -134,7 +135,7 @@ export function createServer(backend: ServingBackend, options: ServerOptions = {
     return backend.predict(x, n);
   }, lane, instanceSize, classes.length, maxBatchSize, maxWaitMs, () => preparing > 0);
   const counters = { requests: 0, ok: 0, clientErrors: 0, serverErrors: 0, instances: 0, explanations: 0, inFlight: 0 };
-  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight);
+  const metrics = new ServerMetrics(() => batcher.stats.queuedInstances, () => counters.inFlight, () => decodeSlots.queued, () => bodies.queued);
   let samples: Promise<SampleImage[]> | undefined;
   const staticCache = new Map<string, Buffer>();
 
