@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run bench:decode — images/s for decode + crop_or_pad + tf preprocessing into batches with the
 // carclass loader (1 thread, all cores), next to tjbench decode-only, sharp, jpeg-js and Pillow /
-// torchvision, on the six sample cars and a generated set of 320x240 quality-75 JPEGs.
+// torchvision, on the six sample cars and a generated set of 320x240 quality-75 JPEGs. The loader rows
+// write float32 batches (batchFormat 'float32'); the uint8 rows hand tf to the engine instead.
 // Medians of RUNS runs (env BENCH_RUNS, default 5). The machine may be shared: numbers are noisy.
 'use strict';
 const fs = require('fs');
@@ -51,7 +52,7 @@ async function loaderRate(files, threads, images = IMAGES_PER_RUN, settings = {}
   let loader = loaders.get(key);
   if (!loader) {
     loader = carclass.createLoader({ files: repeat(files, images), batchSize: 32, size: SIZE, resize: 'crop_or_pad',
-      preprocess: 'tf', dct: 'fast', shuffle: false, threads, prefetch: 4, ...settings });
+      preprocess: 'tf', dct: 'fast', shuffle: false, threads, prefetch: 4, batchFormat: 'float32', ...settings });
     loaders.set(key, loader);
     for await (const batch of loader.epoch(epochCounter++)) batch.release();
   }
@@ -160,6 +161,8 @@ function runPython(files) {
   const rows = [
     ['carclass loader, 1 thread', (f) => loaderRate(f, 1)],
     [`carclass loader, ${cores} threads`, (f) => loaderRate(f, cores)],
+    ['carclass loader, 1 thread, uint8 batches (tf in the engine)', (f) => loaderRate(f, 1, IMAGES_PER_RUN, { batchFormat: 'uint8' })],
+    [`carclass loader, ${cores} threads, uint8 batches (tf in the engine)`, (f) => loaderRate(f, cores, IMAGES_PER_RUN, { batchFormat: 'uint8' })],
     ['carclass loader, 1 thread, each file repeated (like tjbench)', (f) => loaderSameFileRate(f, 1)],
     ['tjbench decode-only, fast DCT, 1 core', (f) => tjbenchRate(f, true)],
     ['tjbench decode-only, accurate DCT, 1 core', (f) => tjbenchRate(f, false)],
@@ -179,6 +182,8 @@ function runPython(files) {
     ['bilinear + tf', { resize: 'bilinear' }],
     ['nearest + tf', { resize: 'nearest' }],
     ['crop_or_pad + tf + augment (p 0.7)', { augment: { p: 0.7 }, seed: 1 }],
+    ['crop_or_pad + tf + augment (p 0.7), uint8 batches', { augment: { p: 0.7 }, seed: 1, batchFormat: 'uint8' }],
+    ['nearest + tf, uint8 batches', { resize: 'nearest', batchFormat: 'uint8' }],
     ['crop_or_pad + tf, accurate DCT', { dct: 'accurate' }],
   ];
   const mainRowCount = rows.length;
@@ -222,6 +227,10 @@ function runPython(files) {
   }
   const one = results['carclass loader, 1 thread'], all = results[`carclass loader, ${cores} threads`];
   console.log(`\nspeed-up ${cores} threads vs 1: ${setNames.map((s) => `${s} ${(all[s] / one[s]).toFixed(2)}x`).join(', ')}`);
+  const u1 = results['carclass loader, 1 thread, uint8 batches (tf in the engine)'];
+  const uAll = results[`carclass loader, ${cores} threads, uint8 batches (tf in the engine)`];
+  console.log(`uint8 / float32 batches: 1 thread ${setNames.map((s) => `${s} ${(u1[s] / one[s]).toFixed(2)}x`).join(', ')}; ` +
+    `${cores} threads ${setNames.map((s) => `${s} ${(uAll[s] / all[s]).toFixed(2)}x`).join(', ')}`);
   // Per core, like for like: the loader against libjpeg-turbo's decode-only loop with the same access pattern.
   // (The repeated-file rows both use the set's first six files; tjbench's own row uses all of them.)
   const sameLoader = results['carclass loader, 1 thread, each file repeated (like tjbench)'];
