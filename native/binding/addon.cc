@@ -6,6 +6,7 @@ static Napi::Object InitCarclass(Napi::Env env, Napi::Object exports) {
   carclass::InitImage(env, exports);
   carclass::InitLoader(env, exports);
   carclass::InitModel(env, exports);
+  carclass::InitDistributed(env, exports);
   return exports;
 }
 

@@ -12,6 +12,8 @@
 
 namespace carclass {
 
+class Engine;
+
 // A device out-of-memory names the fix instead of dumping LibTorch's C++ backtrace.
 inline std::string OutOfMemoryMessage(const c10::OutOfMemoryError& e) {
   std::string first = e.what_without_backtrace();
@@ -87,10 +89,14 @@ double GetNumber(const Napi::Object& obj, const char* key, double fallback);
 std::string GetString(const Napi::Object& obj, const char* key, const std::string& fallback);
 bool GetBool(const Napi::Object& obj, const char* key, bool fallback);
 
+// The engine behind a NativeModel object (for bindings of other concerns); throws TypeError otherwise.
+std::shared_ptr<Engine> EngineOf(Napi::Value nativeModel);
+
 // Each concern registers its exports here (see addon.cc).
 void InitRuntime(Napi::Env env, Napi::Object exports);
 void InitImage(Napi::Env env, Napi::Object exports);
 void InitLoader(Napi::Env env, Napi::Object exports);
 void InitModel(Napi::Env env, Napi::Object exports);
+void InitDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace carclass

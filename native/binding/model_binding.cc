@@ -235,6 +235,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     exports.Set("NativeModel", cls);
   }
 
+  EnginePtr engine() const { return engine_; }
+
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     if (info.Length() < 1 || !info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "NativeModel is created by createModel()");
     engine_ = *info[0].As<Napi::External<EnginePtr>>().Data();
@@ -537,6 +539,12 @@ Napi::Value TestBatch(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+std::shared_ptr<Engine> EngineOf(Napi::Value value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(ModelWrap::constructor->Value()))
+    throw Napi::TypeError::New(value.Env(), "Expected a native model (Model from createModel/loadModel)");
+  return ModelWrap::Unwrap(value.As<Napi::Object>())->engine();
+}
 
 void InitModel(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env, exports);
