@@ -2,6 +2,7 @@
 import { createLoader } from '../loader';
 import { decodeImage } from '../image';
 import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
+import type { Distributed } from '../distributed';
 
 export type ResizeMode = 'crop_or_pad' | 'bilinear' | 'nearest';
 export type PreprocessMode = 'tf' | 'caffe' | 'none';
@@ -18,6 +19,8 @@ export interface PassOptions {
   batchSize: number;
   threads?: number;
   onError?: 'skip' | 'throw';
+  /** Data parallel: each rank predicts its contiguous block of the files; every rank gets the merged result in input order. */
+  distributed?: Distributed | null;
 }
 
 export interface Predictions {
@@ -33,6 +36,8 @@ export interface Predictions {
 
 /** Predicts every file in order; files that fail to decode are skipped and listed (or throw). */
 export async function predictFiles(model: StepModel, files: string[], options: PassOptions, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
+  const dist = options.distributed;
+  if (dist && dist.worldSize > 1) return predictSharded(model, files, options, dist, onBatch);
   const loader = createLoader({
     files, batchSize: options.batchSize, size: options.size, resize: options.resize, preprocess: options.preprocess,
     shuffle: false, augment: false, onError: options.onError ?? 'skip', ...(options.threads ? { threads: options.threads } : {}),
@@ -63,6 +68,40 @@ export async function predictFiles(model: StepModel, files: string[], options: P
     offset += r.length;
   }
   return { files: outFiles, indices, probabilities, numClasses, errors: loader.stats().errors };
+}
+
+/** Each rank's block, predicted locally, then gathered: blocks in rank order are the input order. */
+async function predictSharded(model: StepModel, files: string[], options: PassOptions, dist: Distributed, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
+  const { start, end } = dist.block(files.length);
+  const local: Predictions = start < end ? await predictFiles(model, files.slice(start, end), { ...options, distributed: null }, onBatch)
+    : { files: [], indices: [], probabilities: new Float32Array(0), numClasses: 0, errors: [] };
+  const header = Buffer.from(JSON.stringify({ files: local.files, indices: local.indices.map((i) => i + start), numClasses: local.numClasses, errors: local.errors }));
+  const probs = Buffer.from(local.probabilities.buffer, local.probabilities.byteOffset, local.probabilities.byteLength);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  const parts = await dist.allgatherBytes(new Uint8Array(Buffer.concat([length, header, probs])), 'prediction gather');
+  const merged: Predictions = { files: [], indices: [], probabilities: new Float32Array(0), numClasses: 0, errors: [] };
+  const rows: Float32Array[] = [];
+  for (const part of parts) {
+    const b = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    const n = b.readUInt32LE(0);
+    const h = JSON.parse(b.subarray(4, 4 + n).toString('utf8')) as Omit<Predictions, 'probabilities'>;
+    const raw = b.subarray(4 + n);
+    const aligned = new Float32Array(raw.byteLength / 4);
+    new Uint8Array(aligned.buffer).set(raw);
+    merged.files.push(...h.files);
+    merged.indices.push(...h.indices);
+    merged.errors.push(...h.errors);
+    if (h.numClasses) merged.numClasses = h.numClasses;
+    rows.push(aligned);
+  }
+  merged.probabilities = new Float32Array(rows.reduce((a, r) => a + r.length, 0));
+  let offset = 0;
+  for (const r of rows) {
+    merged.probabilities.set(r, offset);
+    offset += r.length;
+  }
+  return merged;
 }
 
 export interface EvaluateResult {
