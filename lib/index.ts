@@ -47,3 +47,8 @@ export { planStage1, CACHE_FEATURES_MODES, HEAD_AUGMENTS } from './train/feature
 export type { CacheFeaturesMode, HeadAugment, Stage1Plan } from './train/feature-cache';
 // Serving (issue 7): REST server, Grad-CAM overlays, demo backend.
 export * from './serve';
+// Data parallel on c10d (issue 11): process group, gradient sync, torchrun environment, launcher.
+export { initDistributed, initDistributedFromEnv, Distributed, distributedBackends, distributedEnv, blockOf, DEFAULT_DIST_TIMEOUT_SECONDS } from './distributed';
+export type { InitDistributedOptions, AttachOptions, GradientSyncStats, DistributedEnv, DistributedBackend } from './distributed';
+export { launchWorkers, takeLaunchFlags } from './distributed/launcher';
+export type { LaunchFlags, LaunchOptions } from './distributed/launcher';

@@ -25,7 +25,7 @@ napi_inc="$(cd "$root" && node -p "require('node-addon-api').include" | tr -d '"
 node_inc="$(cd "$root" && node -p "require('node-api-headers').include_dir")"
 echo "carclass: compiling native sources against LibTorch ${version} headers from $inc"
 failed=0
-for src in "$root"/native/{image,loader,model,engine,features,binding}/*.cc; do
+for src in "$root"/native/{image,loader,model,engine,features,distributed,binding}/*.cc; do
   # The trixie headers come first; -isystem keeps their own warnings out of the way.
   if ! g++ -std=gnu++17 -fsyntax-only -w -D_GLIBCXX_USE_CXX11_ABI=1 -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS \
       -DNODE_ADDON_API_DISABLE_DEPRECATED -I"$root/native" -isystem "$inc/torch/csrc/api/include" -isystem "$inc" \

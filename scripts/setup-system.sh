@@ -4,7 +4,7 @@
 #   bash scripts/setup-system.sh --test     also what the test suite and benchmarks use
 set -euo pipefail
 
-runtime_pkgs=(libtorch-dev libturbojpeg0-dev libjpeg-dev libpng-dev libopenblas0-pthread cmake g++ make ninja-build pkg-config)
+runtime_pkgs=(libtorch-dev libgloo-dev libturbojpeg0-dev libjpeg-dev libpng-dev libopenblas0-pthread cmake g++ make ninja-build pkg-config)
 # djpeg/tjbench (decode reference), h5py + torch (independent peers), chromium (page test), fonts (report PNGs).
 test_pkgs=(libjpeg-turbo-progs python3 python3-h5py python3-torch python3-numpy python3-pil chromium fonts-dejavu-core valgrind)
 

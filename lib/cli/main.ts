@@ -9,6 +9,12 @@ import { prefilterCommand } from './prefilter';
 import { exportCommand } from './export';
 import { serveCliCommand, explainCliCommand } from './serve';
 import { versions } from '../runtime';
+import { takeLaunchFlags, launchWorkers, LaunchFlagError, LAUNCH_HELP } from '../distributed/launcher';
+import { DIST_TIMEOUT_ENV } from '../distributed/env';
+import * as path from 'path';
+
+/** Commands that run data parallel (under --nproc-per-node, torchrun or a PyTorchJob). */
+export const DISTRIBUTED_COMMANDS = ['train', 'predict', 'evaluate'];
 
 export const commands: Command[] = [demoCommand, trainCommand, evaluateCommand, predictCommand, prefilterCommand, exportCommand, serveCliCommand, explainCliCommand, doctorCommand, buildCommand];
 
@@ -36,15 +42,35 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`carclass: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return 2;
   }
+  let args = rest;
+  if (DISTRIBUTED_COMMANDS.includes(name)) {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(`${helpText(cmd)}\n${LAUNCH_HELP.join('\n')}`);
+      return 0;
+    }
+    let launch: ReturnType<typeof takeLaunchFlags>;
+    try {
+      launch = takeLaunchFlags(rest);
+    } catch (e) {
+      if (!(e instanceof LaunchFlagError)) throw e;
+      console.error(`carclass ${name}: ${e.message}\nUsage: ${cmd.usage}`);
+      return 2;
+    }
+    if (launch.flags.nprocPerNode !== undefined) {
+      return launchWorkers({ flags: launch.flags, args: [path.resolve(__dirname, '..', '..', 'bin', 'carclass.js'), name, ...launch.rest] });
+    }
+    if (launch.flags.timeoutSeconds !== undefined) process.env[DIST_TIMEOUT_ENV] = String(launch.flags.timeoutSeconds);
+    args = launch.rest;
+  }
   try {
     if (cmd.rawArgs) {
-      if (rest.includes('--help') || rest.includes('-h')) {
+      if (args.includes('--help') || args.includes('-h')) {
         console.log(helpText(cmd));
         return 0;
       }
-      return await cmd.run({}, rest);
+      return await cmd.run({}, args);
     }
-    const { values, positionals } = parseCommandArgs(cmd, rest);
+    const { values, positionals } = parseCommandArgs(cmd, args);
     if (values.help) {
       console.log(helpText(cmd));
       return 0;

@@ -6,6 +6,22 @@ import { loadModel, Model } from '../model';
 import { scanImages, prepareFromManifest, parseCarFilename, carLabel, DatasetLabelType, labelByFolder } from '../data';
 import { predictFiles, evaluateFiles, gridImages, passOptionsForModel, PassOptions } from '../train/evaluate';
 import { writeReport, metricsLine } from '../report';
+import { initDistributedFromEnv, Distributed } from '../distributed';
+
+/** Under a data-parallel launch: the group (each rank predicts its block; rank 0 prints and writes). */
+async function withDistributed<T>(run: (dist: Distributed | null) => Promise<T>): Promise<T> {
+  const dist = await initDistributedFromEnv();
+  let result: T;
+  try {
+    result = await run(dist);
+  } catch (e) {
+    dist?.reportFailure((e as Error).message);
+    await dist?.close(false);
+    throw e;
+  }
+  await dist?.close(true); // after every rank is done: rank 0 hosts the store
+  return result;
+}
 
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
 export const passOptionsFor: (model: Model, batchSize?: number, threads?: number) => PassOptions = passOptionsForModel;
@@ -20,9 +36,10 @@ function withFeatureCache(opts: PassOptions, v: Record<string, unknown>): PassOp
 
 const CACHE_HELP = '--cache-dir DIR (keep the base features of these images there: a repeated pass over the same images and base reads them)';
 
-export async function loadCheckpoint(file: unknown): Promise<Model> {
+export async function loadCheckpoint(file: unknown, dist: Distributed | null = null): Promise<Model> {
   if (typeof file !== 'string' || !file) throw new UsageError('Expected a checkpoint path for --checkpoint (a folder written by carclass train, e.g. run/checkpoints/best)');
-  const model = await loadModel(file);
+  // With NCCL each rank pins cuda:LOCAL_RANK.
+  const model = await loadModel(file, dist?.backend === 'nccl' ? { device: dist.device } : {});
   if (!model.classes || model.classes.length !== model.numClasses) throw new Error(`Checkpoint ${file} has no class names; re-save it with classes`);
   return model;
 }
@@ -52,26 +69,31 @@ export const predictCommand: Command = {
   help: ['--checkpoint run/checkpoints/best (required)   --top 5 (>= 1)   --json   --batch-size 32 (>= 1)   --threads N (>= 1)', CACHE_HELP],
   async run(v, positionals) {
     if (!positionals.length) throw new UsageError('carclass predict: give at least one image or folder');
-    const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
-    const model = await loadCheckpoint(v.checkpoint);
-    const files = await expandInputs(positionals);
-    const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 })), v);
-    const p = await predictFiles(model, files, { ...opts, topK: top });
-    const rows = p.files.map((file, i) => ({ file, top: p.top[i].map((t) => ({ label: t.label, probability: t.probability })) }));
-    if (v.json) {
-      console.log(JSON.stringify({ predictions: rows, errors: p.errors }, null, 2));
-    } else {
-      for (const r of rows) console.log(`${r.file}\t${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join('\t')}`);
-      for (const e of p.errors) console.error(`skipped ${e.file}: ${e.reason}`);
-    }
-    return p.errors.length ? 1 : 0;
+    return withDistributed((dist) => predictRun(v, positionals, dist));
   },
 };
 
+async function predictRun(v: Record<string, unknown>, positionals: string[], dist: Distributed | null): Promise<number> {
+  const top = numberFlag('top', v.top, { integer: true, min: 1 }) ?? 5;
+  const model = await loadCheckpoint(v.checkpoint, dist);
+  const files = await expandInputs(positionals);
+  const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32, numberFlag('threads', v.threads, { integer: true, min: 1 })), v);
+  const p = await predictFiles(model, files, { ...opts, topK: top, distributed: dist });
+  if (dist && !dist.isMain) return p.errors.length ? 1 : 0;
+  const rows = p.files.map((file, i) => ({ file, top: p.top[i].map((t) => ({ label: t.label, probability: t.probability })) }));
+  if (v.json) {
+    console.log(JSON.stringify({ predictions: rows, errors: p.errors }, null, 2));
+  } else {
+    for (const r of rows) console.log(`${r.file}\t${r.top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join('\t')}`);
+    for (const e of p.errors) console.error(`skipped ${e.file}: ${e.reason}`);
+  }
+  return p.errors.length ? 1 : 0;
+}
+
 /** `carclass evaluate <dir>`: every image of the folder whose file name gives one of the checkpoint's classes. */
-async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<number> {
+async function evaluateFolder(dir: string, v: Record<string, unknown>, dist: Distributed | null): Promise<number> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`carclass evaluate: no such folder: ${dir}`);
-  const model = await loadCheckpoint(v.checkpoint);
+  const model = await loadCheckpoint(v.checkpoint, dist);
   const classes = model.classes!;
   const labelType = ((model.extra?.labelType as DatasetLabelType | undefined) ?? 'make');
   if (labelType === 'manifest') throw new UsageError(`carclass evaluate: ${v.checkpoint} was trained from a label manifest, so ${dir} has no labels to read; evaluate with --manifest <run>/manifest.json --split test`);
@@ -91,9 +113,10 @@ async function evaluateFolder(dir: string, v: Record<string, unknown>): Promise<
   }
   const skipped = `${unparsed} file name(s) did not parse, ${unknown} image(s) of classes the checkpoint does not know`;
   if (!files.length) throw new Error(`carclass evaluate: no image in ${dir} has a label the checkpoint knows (${skipped})`);
-  if (unparsed || unknown) console.error(`carclass evaluate: skipped ${skipped}`);
+  if ((unparsed || unknown) && (!dist || dist.isMain)) console.error(`carclass evaluate: skipped ${skipped}`);
   const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32), v);
-  const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, opts);
+  const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, { ...opts, distributed: dist });
+  if (dist && !dist.isMain) return 0;
   const out = (v.out as string | undefined) ?? path.resolve(`report-${path.basename(path.resolve(dir))}`);
   const grid = await gridImages(predictions, labels, classes, opts.size, 16);
   const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${path.basename(path.resolve(dir))})`, info: { checkpoint: v.checkpoint, folder: path.resolve(dir), labelType } });
@@ -120,25 +143,29 @@ export const evaluateCommand: Command = {
     if (positionals.length && (v.manifest !== undefined || v.split !== undefined)) {
       throw new UsageError('carclass evaluate: give a folder or --manifest/--split, not both');
     }
-    if (positionals.length) return evaluateFolder(positionals[0], v);
-    const model = await loadCheckpoint(v.checkpoint);
-    const manifestPath = (v.manifest as string | undefined) ?? (model.extra?.manifest as string | undefined);
-    if (!manifestPath) throw new UsageError('carclass evaluate: the checkpoint names no manifest; pass --manifest');
-    const split = (v.split as string | undefined) ?? 'test';
-    if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`Expected one of train, val, test for --split but received ${JSON.stringify(split)}`);
-    const data = await prepareFromManifest(manifestPath);
-    if (JSON.stringify(data.classes) !== JSON.stringify(model.classes)) throw new Error(`Manifest ${manifestPath} has other classes than checkpoint ${v.checkpoint}`);
-    const samples = data.splits[split as 'train' | 'val' | 'test'];
-    const files = samples.map((s) => s.file);
-    const labels = samples.map((s) => s.label);
-    const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32), v);
-    const { metrics, predictions } = await evaluateFiles(model, files, labels, data.classes, opts);
-    const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
-    const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
-    const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
-    console.log(`${split}: ${metricsLine(metrics)} on ${metrics.count} images`);
-    console.log(`Report: ${written.markdown}`);
-    for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
-    return 0;
+    return withDistributed((dist) => positionals.length ? evaluateFolder(positionals[0], v, dist) : evaluateSplit(v, dist));
   },
 };
+
+async function evaluateSplit(v: Record<string, unknown>, dist: Distributed | null): Promise<number> {
+  const model = await loadCheckpoint(v.checkpoint, dist);
+  const manifestPath = (v.manifest as string | undefined) ?? (model.extra?.manifest as string | undefined);
+  if (!manifestPath) throw new UsageError('carclass evaluate: the checkpoint names no manifest; pass --manifest');
+  const split = (v.split as string | undefined) ?? 'test';
+  if (!['train', 'val', 'test'].includes(split)) throw new UsageError(`Expected one of train, val, test for --split but received ${JSON.stringify(split)}`);
+  const data = await prepareFromManifest(manifestPath);
+  if (JSON.stringify(data.classes) !== JSON.stringify(model.classes)) throw new Error(`Manifest ${manifestPath} has other classes than checkpoint ${v.checkpoint}`);
+  const samples = data.splits[split as 'train' | 'val' | 'test'];
+  const files = samples.map((s) => s.file);
+  const labels = samples.map((s) => s.label);
+  const opts = withFeatureCache(passOptionsFor(model, numberFlag('batch-size', v['batch-size'], { integer: true, min: 1 }) ?? 32), v);
+  const { metrics, predictions } = await evaluateFiles(model, files, labels, data.classes, { ...opts, distributed: dist });
+  if (dist && !dist.isMain) return 0;
+  const out = (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(manifestPath)), `report-${split}`);
+  const grid = await gridImages(predictions, labels, data.classes, opts.size, 16);
+  const written = await writeReport(out, { metrics, gridImages: grid, title: `carclass evaluate (${split})`, info: { checkpoint: v.checkpoint, manifest: manifestPath, split } });
+  console.log(`${split}: ${metricsLine(metrics)} on ${metrics.count} images`);
+  console.log(`Report: ${written.markdown}`);
+  for (const e of predictions.errors) console.error(`skipped ${e.file}: ${e.reason}`);
+  return 0;
+}

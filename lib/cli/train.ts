@@ -9,6 +9,7 @@ import { ARCHS } from '../model';
 import { versions } from '../runtime';
 import { HEAD_AUGMENTS, CACHE_FEATURES_MODES, planStage1 } from '../train/feature-cache';
 import { CACHE_DTYPES } from '../cache';
+import { distributedEnv } from '../distributed/env';
 
 export const trainFlags = {
   config: { type: 'string' }, out: { type: 'string', short: 'o' }, manifest: { type: 'string' }, 'prefilter-manifest': { type: 'string' },
@@ -344,20 +345,22 @@ export const trainCommand: Command = {
     checkCachePlan(options);
     if (!options.dir && !options.manifest && !options.resume) throw new UsageError('carclass train: give a folder of images, --manifest, or --resume --out <run>');
     const outDir = path.resolve(options.outDir);
+    // Under a data-parallel launch rank 0 alone touches the run folder.
+    const main = (distributedEnv()?.rank ?? 0) === 0;
     if (!options.resume && isRunFolder(outDir)) {
       if (!values.overwrite) throw new UsageError(`carclass train: ${outDir} already holds a run; continue it with --resume --out ${options.outDir}, replace it with --overwrite, or choose another --out`);
-      for (const f of RUN_FILES) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
+      if (main) for (const f of RUN_FILES) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
     }
     const existed = fs.existsSync(outDir);
     let result: TrainResult;
     try {
-      result = await train(options);
+      result = await train({ ...options, distributed: true });
     } catch (e) {
       // No half-made run folder: one this command created and that holds no checkpoint goes again.
-      if (!existed && fs.existsSync(outDir) && !fs.existsSync(path.join(outDir, 'checkpoints', 'last'))) fs.rmSync(outDir, { recursive: true, force: true });
+      if (main && !existed && fs.existsSync(outDir) && !fs.existsSync(path.join(outDir, 'checkpoints', 'last'))) fs.rmSync(outDir, { recursive: true, force: true });
       throw e;
     }
-    printTrainSummary(result, options.progress === 'quiet');
+    if (main) printTrainSummary(result, options.progress === 'quiet');
     return result.status === 'nan' ? 1 : result.status === 'interrupted' ? 130 : 0;
   },
 };

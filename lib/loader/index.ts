@@ -65,6 +65,11 @@ export interface LoaderOptions {
    * preprocessing). Default: 'uint8' for crop_or_pad and nearest, 'float32' for bilinear.
    */
   batchFormat?: BatchFormat;
+  /**
+   * Data parallel: this replica's share of every epoch, as PyTorch's DistributedSampler: the epoch's
+   * permutation padded (repeating its start) to a multiple of `count`, then every count-th item from `index`.
+   */
+  shard?: { index: number; count: number };
 }
 
 export type BatchFormat = 'float32' | 'uint8';
@@ -152,7 +157,7 @@ export class Batch {
 
 const LOADER_KEYS = [
   'files', 'labels', 'sampleWeights', 'batchSize', 'size', 'resize', 'preprocess', 'dct', 'shuffle', 'seed', 'augment',
-  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels', 'maxFileBytes', 'batchFormat',
+  'threads', 'prefetch', 'onError', 'dropRemainder', 'lenient', 'maxPixels', 'maxFileBytes', 'batchFormat', 'shard',
 ] as const;
 
 function numberList(name: string, value: unknown, length: number, check: (v: number) => boolean, expected: string): number[] {
@@ -240,6 +245,15 @@ export class Loader implements AsyncIterable<Batch> {
       maxFileBytes:
         options.maxFileBytes === undefined ? DEFAULT_MAX_FILE_BYTES : maxFileBytesOption('maxFileBytes', options.maxFileBytes),
     };
+    if (options.shard !== undefined) {
+      const shard = options.shard;
+      if (typeof shard !== 'object' || shard === null) throw invalid('shard', '{ index, count }', shard);
+      rejectUnknownKeys('shard', shard, ['index', 'count']);
+      const count = positiveInt('shard.count', shard.count);
+      const index = nonNegativeInt('shard.index', shard.index);
+      if (index >= count) throw invalid('shard.index', `integer below shard.count ${count}`, index);
+      Object.assign(nativeOptions, { shardIndex: index, shardCount: count });
+    }
     if (nativeOptions.threads > 256) throw invalid('threads', 'integer between 1 and 256', nativeOptions.threads);
     this.nativeLoader = new (native().NativeLoader)(nativeOptions);
     this.length = this.nativeLoader.length;

@@ -505,6 +505,11 @@ export class Model {
     return this.nativeModel;
   }
 
+  /** @internal the native model, once the calls queued before have finished (lib/distributed) */
+  withNative<T>(fn: (nativeModel: unknown) => Promise<T> | T): Promise<T> {
+    return this.enqueue(() => fn(this.nativeModel));
+  }
+
   /** @internal */
   loadWeightsFile(file: string): Promise<Record<string, string>> {
     return this.enqueue(() => this.nativeModel.load(file));

@@ -7,6 +7,7 @@ import { computeMetrics, ClassificationMetrics, GridImage } from '../report';
 import { defaultPreprocess } from '../model';
 import { topKIndices } from '../data/prefilter';
 import { invalid, positiveInt, rejectUnknownKeys } from '../validate';
+import type { Distributed } from '../distributed';
 
 export type ResizeMode = 'crop_or_pad' | 'bilinear' | 'nearest';
 export type PreprocessMode = 'tf' | 'caffe' | 'none';
@@ -29,6 +30,8 @@ export interface PassOptions {
   batchSize: number;
   threads?: number;
   onError?: 'skip' | 'throw';
+  /** Data parallel: each rank predicts its contiguous block of the files; every rank gets the merged result in input order. */
+  distributed?: Distributed | null;
   /** A feature-cache folder: the model's base features for these files are read from there (computed once if missing). */
   featureCache?: string;
 }
@@ -80,12 +83,14 @@ export function topK(row: ArrayLike<number>, k: number, classes?: readonly strin
  */
 export async function predictFiles(model: StepModel, files: string[], opts: PredictOptions = {}, onBatch?: (done: number, total: number) => void): Promise<Predictions> {
   if (typeof opts !== 'object' || opts === null) throw invalid('options', 'object', opts);
-  rejectUnknownKeys('predictFiles', opts, ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache', 'topK', 'classes']);
+  rejectUnknownKeys('predictFiles', opts, ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache', 'distributed', 'topK', 'classes']);
   const needModel = opts.size === undefined || opts.resize === undefined || opts.preprocess === undefined;
   const options: PassOptions = { ...(needModel ? passOptionsForModel(model) : { batchSize: 32 }), ...definedOnly(opts) } as PassOptions;
   const k = positiveInt('topK', opts.topK ?? 5);
   const classes = opts.classes ?? model.classes;
-  const p = options.featureCache ? await predictFromFeatureCache(model as Model, files, options, onBatch) : await predictWithLoader(model, files, options, onBatch);
+  const dist = options.distributed;
+  const p = dist && dist.worldSize > 1 ? await predictSharded(model, files, options, dist, onBatch)
+    : options.featureCache ? await predictFromFeatureCache(model as Model, files, options, onBatch) : await predictWithLoader(model, files, options, onBatch);
   const top = p.files.map((_, i) => topK(p.probabilities.subarray(i * p.numClasses, (i + 1) * p.numClasses), k, classes));
   return { ...p, top };
 }
@@ -131,8 +136,42 @@ export async function predictBatches(model: StepModel, batches: AsyncIterable<Ba
 
 function definedOnly(o: PredictOptions): Partial<PassOptions> {
   const out: Record<string, unknown> = {};
-  for (const key of ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache'] as const) if (o[key] !== undefined) out[key] = o[key];
+  for (const key of ['size', 'resize', 'preprocess', 'batchSize', 'threads', 'onError', 'featureCache', 'distributed'] as const) if (o[key] !== undefined) out[key] = o[key];
   return out as Partial<PassOptions>;
+}
+
+/** Each rank's block, predicted locally, then gathered: blocks in rank order are the input order. */
+async function predictSharded(model: StepModel, files: string[], options: PassOptions, dist: Distributed, onBatch?: (done: number, total: number) => void): Promise<Omit<Predictions, 'top'>> {
+  const { start, end } = dist.block(files.length);
+  const local: Omit<Predictions, 'top'> = start < end ? await predictFiles(model, files.slice(start, end), { ...options, distributed: null }, onBatch)
+    : { files: [], indices: [], probabilities: new Float32Array(0), numClasses: 0, errors: [] };
+  const header = Buffer.from(JSON.stringify({ files: local.files, indices: local.indices.map((i) => i + start), numClasses: local.numClasses, errors: local.errors }));
+  const probs = Buffer.from(local.probabilities.buffer, local.probabilities.byteOffset, local.probabilities.byteLength);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length);
+  const parts = await dist.allgatherBytes(new Uint8Array(Buffer.concat([length, header, probs])), 'prediction gather');
+  const merged: Omit<Predictions, 'top'> = { files: [], indices: [], probabilities: new Float32Array(0), numClasses: 0, errors: [] };
+  const rows: Float32Array[] = [];
+  for (const part of parts) {
+    const b = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+    const n = b.readUInt32LE(0);
+    const h = JSON.parse(b.subarray(4, 4 + n).toString('utf8')) as Omit<Predictions, 'probabilities' | 'top'>;
+    const raw = b.subarray(4 + n);
+    const aligned = new Float32Array(raw.byteLength / 4);
+    new Uint8Array(aligned.buffer).set(raw);
+    merged.files.push(...h.files);
+    merged.indices.push(...h.indices);
+    merged.errors.push(...h.errors);
+    if (h.numClasses) merged.numClasses = h.numClasses;
+    rows.push(aligned);
+  }
+  merged.probabilities = new Float32Array(rows.reduce((a, r) => a + r.length, 0));
+  let offset = 0;
+  for (const r of rows) {
+    merged.probabilities.set(r, offset);
+    offset += r.length;
+  }
+  return merged;
 }
 
 export interface EvaluateResult {

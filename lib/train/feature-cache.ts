@@ -106,6 +106,8 @@ export interface Stage1Context {
   progress: ProgressBar;
   log: (line: string) => void;
   stopRequested: () => boolean;
+  /** Data parallel: this replica's share of the training files (see LoaderOptions.shard). */
+  shard?: { index: number; count: number };
 }
 
 /**
@@ -167,7 +169,7 @@ function makeLoader(o: Stage1Options, c: Stage1Context, augment: Augment): Loade
   return createLoader({ batchSize: o.batchSize, size: o.inputSize, resize: o.resize as any, preprocess: o.preprocess as any, onError: o.onError,
     ...(o.loaderThreads ? { threads: o.loaderThreads } : {}), ...(o.prefetch ? { prefetch: o.prefetch } : {}),
     files: c.splits.train.map((s) => s.file), labels: c.splits.train.map((s) => s.label), ...(sampleWeights ? { sampleWeights } : {}),
-    shuffle: true, seed: o.seed, augment });
+    shuffle: true, seed: o.seed, augment, ...(c.shard ? { shard: c.shard } : {}) });
 }
 
 /**

@@ -18,6 +18,7 @@ import { DataSummary, DataReport, testCountText } from './data-summary';
 import { planStage1, stage1Sources, Stage1Sources, CacheFeaturesMode, CACHE_FEATURES_MODES, HeadAugment, HEAD_AUGMENTS } from './feature-cache';
 import { CacheDtype, CACHE_DTYPES } from '../cache';
 import { AUGMENT_KEYS, AugmentOptions } from '../loader';
+import { Distributed, initDistributedFromEnv } from '../distributed';
 
 export interface EarlyStoppingConfig {
   monitor?: string;
@@ -101,6 +102,11 @@ export interface TrainOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Handle SIGINT/SIGTERM by checkpointing after the current step (default true). */
   handleSignals?: boolean;
+  /**
+   * Data parallel: a group from initDistributed(), or true to join the one the environment describes
+   * (torchrun / --nproc-per-node; a single process when there is none). batchSize is per rank.
+   */
+  distributed?: boolean | Distributed;
 }
 
 export interface TrainResult {
@@ -126,7 +132,7 @@ const TRAIN_KEYS = ['dir', 'manifest', 'layout', 'valSplit', 'testSplit', 'valDi
   'model', 'arch', 'head', 'inputSize', 'resize', 'preprocess', 'weights', 'allowPartial', 'unfreeze', 'epochs', 'batchSize', 'learningRate',
   'weightDecay', 'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'headAugment', 'cacheFeatures', 'cacheDir',
   'cacheDtype', 'earlyStopping', 'threads',
-  'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals'];
+  'loaderThreads', 'prefetch', 'device', 'precision', 'resume', 'progress', 'tensorboard', 'onError', 'skipReport', 'stream', 'handleSignals', 'distributed'];
 /** What the loop logs each epoch, so what early stopping and checkpoints can watch. */
 export const MONITORS = ['val_loss', 'val_accuracy', 'loss', 'accuracy'] as const;
 const EARLY_KEYS = ['monitor', 'mode', 'minDelta', 'patience', 'restoreBestWeights', 'startFromEpoch'];
@@ -195,6 +201,8 @@ export function resolveTrainOptions(options: TrainOptions) {
 /** Where an interrupted epoch stopped: the batches it trained and their running sums, so a resume goes on from there. */
 interface EpochProgress {
   step: number;
+  /** Processes that ran those steps: a step of a shard is world-size dependent. */
+  worldSize?: number;
   seen: number;
   lossSum: number;
   accSum: number;
@@ -267,9 +275,31 @@ async function loadData(o: ReturnType<typeof resolveTrainOptions>, log: (s: stri
 /** Trains a classifier end to end; see TrainOptions. Resolves when training stops for any reason. */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const o = resolveTrainOptions(options);
+  const given = o.distributed;
+  if (given !== undefined && typeof given !== 'boolean' && !(typeof given === 'object' && given !== null && 'allreduceSum' in given)) {
+    throw new TypeError('Expected boolean or a Distributed from initDistributed() for distributed');
+  }
+  const own = given === true ? await initDistributedFromEnv() : null;
+  const dist = typeof given === 'object' ? given : own;
+  let result: TrainResult;
+  try {
+    result = await trainLoop(o, dist);
+  } catch (e) {
+    // The other ranks' failing collectives then name this rank and its reason.
+    dist?.reportFailure((e as Error).message ?? String(e));
+    await own?.close(false);
+    throw e;
+  }
+  await own?.close(true); // after every rank is done: rank 0 hosts the store
+  return result;
+}
+
+async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distributed | null): Promise<TrainResult> {
+  // Rank 0 alone prints and writes (manifest, config, checkpoints, logs, report); every rank computes.
+  const main = !dist || dist.isMain;
   const started = Date.now();
   const stream = o.stream ?? process.stdout;
-  const progress = new ProgressBar({ stream, mode: o.progress });
+  const progress = new ProgressBar({ stream, mode: main ? o.progress : 'quiet' });
   const log = (s: string) => progress.message(s);
   const outDir = path.resolve(o.outDir);
   const ckptDir = path.join(outDir, 'checkpoints');
@@ -290,11 +320,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const ownManifest = path.join(outDir, 'manifest.json');
   const reuseManifest = o.resume && fs.existsSync(ownManifest);
   const data = reuseManifest ? await prepareFromManifest(ownManifest) : await loadData(o, log);
-  // The run folder is made only once the data is known to be usable: a bad folder leaves nothing behind.
-  fs.mkdirSync(ckptDir, { recursive: true });
-  if (!reuseManifest) await writeManifest(outDir, data.manifest);
-  await writeFileAtomic(configPath(outDir), JSON.stringify(runConfig(o), null, 2) + '\n');
   const { classes, splits } = data;
+  // Ranks started with different settings or data stop here, all with the same message.
+  if (dist) await dist.checkSameConfig(replicaFingerprint(o, data, resumeEpochOf(outDir, o.resume)));
+  // The run folder is made only once the data is known to be usable: a bad folder leaves nothing behind.
+  if (main) {
+    fs.mkdirSync(ckptDir, { recursive: true });
+    if (!reuseManifest) await writeManifest(outDir, data.manifest);
+    await writeFileAtomic(configPath(outDir), JSON.stringify(runConfig(o), null, 2) + '\n');
+  }
   const numClasses = classes.length;
   const weights = o.classWeights === 'balanced' ? data.classWeights : null;
   log(`${numClasses} classes (${data.manifest.options.layout ?? 'filenames'} layout); ${splits.train.length} train, ${splits.val.length} validation, ${splits.test.length} test images`);
@@ -312,12 +346,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (o.model && (o.model.inputShape[0] !== o.inputSize[0] || o.model.inputShape[1] !== o.inputSize[1])) {
     throw new RangeError(`model input [${o.model.inputShape.join(', ')}] does not match inputSize [${o.inputSize.join(', ')}]`);
   }
+  // With NCCL each rank pins cuda:LOCAL_RANK.
+  const device = dist?.backend === 'nccl' ? dist.device : o.device;
   const model: Model = resumeState
-    ? await loadModel(checkpoints.last, { device: o.device, threads: o.threads })
+    ? await loadModel(checkpoints.last, { device, threads: o.threads })
     : o.model ?? await createModel({ arch: o.arch as Arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
-      ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.threads ? { threads: o.threads } : {}) });
+      ...(device ? { device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.threads ? { threads: o.threads } : {}) });
   if (resumeState || o.model) await model.setTrainable(stage2 ? o.unfreeze : 'none');
-  if (o.weights && !resumeState) {
+  if (o.weights && !resumeState && main) {
     const report = await loadKerasWeights(model, o.weights, { allowPartial: o.allowPartial ?? false, expectMissing: [/^head_/], ignoreUnexpected: true, onSkip: log });
     log(`loaded ${report.loaded.length} weights from ${o.weights}`);
   } else if (!resumeState && !o.model && o.arch === 'resnet50v2') {
@@ -328,6 +364,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const newLearningRate = recorded !== null && recorded.learningRate !== undefined && recorded.learningRate !== o.learningRate;
   let lr = resumeState && !newLearningRate ? resumeState.learningRate : stage2 || resumeState ? o.learningRate : o.headLearningRate;
   model.compile({ optimizer: { name: 'adam', learningRate: lr, ...(o.weightDecay ? { weightDecay: o.weightDecay } : {}) }, loss: 'categorical_crossentropy', ...(o.labelSmoothing ? { labelSmoothing: o.labelSmoothing } : {}) });
+  const checkReplicas = dist && process.env.CARCLASS_DDP_CHECK_WEIGHTS === '1' ? (when: string) => dist.checkReplicas(model, when) : null;
+  if (dist) {
+    // Every replica starts from rank 0's weights (Keras weights were loaded there), statistics and Adam state.
+    await dist.broadcastModel(model);
+    await dist.attach(model);
+    await checkReplicas?.('after the initial broadcast');
+  }
 
   const loaderBase = { batchSize: o.batchSize, size: o.inputSize, resize: o.resize, preprocess: o.preprocess, onError: o.onError,
     ...(o.loaderThreads ? { threads: o.loaderThreads } : {}), ...(o.prefetch ? { prefetch: o.prefetch } : {}) };
@@ -335,13 +378,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     ...loaderBase, files: splits.train.map((s) => s.file), labels: splits.train.map((s) => s.label),
     ...(weights ? { sampleWeights: splits.train.map((s) => weights[s.label]) } : {}),
     shuffle: true, seed: o.seed, augment: o.augment === false ? false : { p: 0.7, ...o.augment },
+    ...(dist ? { shard: { index: dist.rank, count: dist.worldSize } } : {}),
   });
-  const valLoader = createLoader({ ...loaderBase, files: splits.val.map((s) => s.file), labels: splits.val.map((s) => s.label), shuffle: false, augment: false });
+  // Validation: a contiguous block per rank, no padding, so the summed metrics are exact.
+  const valBlock = dist ? dist.block(splits.val.length) : { start: 0, end: splits.val.length };
+  const valSamples = splits.val.slice(valBlock.start, valBlock.end);
+  const valLoader = valSamples.length ? createLoader({ ...loaderBase, files: valSamples.map((s) => s.file), labels: valSamples.map((s) => s.label), shuffle: false, augment: false }) : null;
 
   const history: Record<string, number[]> = resumeState ? resumeState.history : {};
-  const csv = new CSVLogger(path.join(outDir, 'training.csv'), { append: !!resumeState });
-  await csv.onTrainBegin();
-  const tb = o.tensorboard ? new TensorBoardWriter(path.join(outDir, 'logs')) : null;
+  const csv = main ? new CSVLogger(path.join(outDir, 'training.csv'), { append: !!resumeState }) : null;
+  await csv?.onTrainBegin();
+  const tb = o.tensorboard && main ? new TensorBoardWriter(path.join(outDir, 'logs')) : null;
   const earlyCfg = o.earlyStopping === false ? null : o.earlyStopping;
   const early = earlyCfg ? new EarlyStopping({
     monitor: earlyCfg.monitor ?? 'val_loss', mode: earlyCfg.mode ?? 'auto', minDelta: earlyCfg.minDelta ?? 0, patience: earlyCfg.patience ?? 12,
@@ -359,7 +406,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const meta = { classes, preprocess: o.preprocess, extra: { resize: o.resize, manifest: ownManifest, labelType: data.manifest.labelType, arch: o.arch } };
   const checkpoint = new ModelCheckpoint({
     filepath: checkpoints.best, monitor, mode: earlyCfg?.mode ?? 'auto', saveBestOnly: true, log,
-    save: async (file, epoch) => { await model.save(file, { ...meta, epoch: epoch + 1 }); },
+    save: async (file, epoch) => { if (main) await model.save(file, { ...meta, epoch: epoch + 1 }); },
     ...(resumeState && resumeState.bestValue != null ? { initialValueThreshold: resumeState.bestValue } : {}),
   });
   const plateau = o.schedule === 'plateau' ? new ReduceLROnPlateau({ monitor: 'val_loss', factor: 0.5, patience: 3, log }) : null;
@@ -370,8 +417,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   for (const [s, h] of handlers) process.on(s, h);
 
   const saveLast = async (epochsDone: number, inEpoch?: EpochProgress) => {
+    if (!main) return;
     await model.save(checkpoints.last, { ...meta, epoch: epochsDone });
-    const state: TrainState = { epoch: epochsDone, ...(inEpoch ? { inEpoch } : {}), history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
+    const state: TrainState = { epoch: epochsDone, ...(inEpoch ? { inEpoch: { ...inEpoch, worldSize: dist?.worldSize ?? 1 } } : {}), history, learningRate: lr, ...(early ? { earlyStopping: early.state() } : {}), bestValue: Number.isFinite(checkpoint.best) ? checkpoint.best : null };
     await writeFileAtomic(statePath(outDir), JSON.stringify(state, null, 2));
   };
 
@@ -383,7 +431,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (; epoch < o.epochs; epoch++) {
       const frozenStage = epoch < o.stage1.end;
       if (frozenStage && !stage1) {
-        stage1 = await stage1Sources(o, { model, splits, classWeights: weights, outDir, progress, log, stopRequested: () => stopSignal !== null }, trainLoader);
+        stage1 = await stage1Sources(dist ? withoutCache(o, log) : o, { model, splits, classWeights: weights, outDir, progress, log, stopRequested: () => stopSignal !== null,
+          ...(dist ? { shard: { index: dist.rank, count: dist.worldSize } } : {}) }, trainLoader);
       }
       if (stage1?.interrupted) {
         status = 'interrupted';
@@ -407,6 +456,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       // A run interrupted inside this epoch goes on from the step it reached, with the same order and augmentation.
       const from = resumeState?.inEpoch && epoch === resumeState.epoch ? resumeState.inEpoch : null;
+      if (from && (from.worldSize ?? 1) !== (dist?.worldSize ?? 1)) {
+        throw new RangeError(`${o.outDir} was interrupted inside epoch ${epoch + 1} by ${from.worldSize ?? 1} process(es); its step ${from.step} is a step of that many shards, so resume it with the same world size (${dist?.worldSize ?? 1} given)`);
+      }
       let seen = from?.seen ?? 0, lossSum = from?.lossSum ?? 0, accSum = from?.accSum ?? 0, step = from?.step ?? 0;
       progress.epochBegin(epoch, o.epochs, source.length, step);
       if (from) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${source.length}`);
@@ -421,6 +473,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step = batch.number + 1;
         progress.update(step, { accuracy: accSum / seen, loss: lossSum / seen });
+        if (dist) {
+          // Ranks stop at the same step, whichever of them got the signal.
+          const [stops] = await dist.allreduceSum([stopSignal ? 1 : 0], 'stop check');
+          if (stops > 0) stopSignal ??= 'a signal on another rank';
+        }
         if (stopSignal && step < trainLoader.length) { stoppedInEpoch = true; break; }
       }
       if (status === 'nan') { log(message!); break; }
@@ -433,15 +490,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         break;
       }
       let vSeen = 0, vLoss = 0, vAcc = 0;
-      for await (const batch of (stage1?.val ?? valLoader).epoch(0)) {
+      for await (const batch of (stage1?.val ?? valLoader)?.epoch(0) ?? []) {
         const r = await model.evaluateOnBatch(batch);
         batch.release();
         vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
       }
+      if (dist) {
+        // Sums over all ranks: every rank logs the same val_loss, so callbacks decide alike everywhere.
+        [seen, lossSum, accSum, vSeen, vLoss, vAcc] = await dist.allreduceSum([seen, lossSum, accSum, vSeen, vLoss, vAcc], 'epoch metrics');
+        await checkReplicas?.(`after epoch ${epoch + 1}`);
+      }
       const logs: Logs = { accuracy: accSum / Math.max(seen, 1), loss: lossSum / Math.max(seen, 1), ...(vSeen ? { val_accuracy: vAcc / vSeen, val_loss: vLoss / vSeen } : {}), learning_rate: lr };
       progress.epochEnd(logs);
       for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
-      await csv.onEpochEnd(epoch, logs);
+      await csv?.onEpochEnd(epoch, logs);
       tb?.onEpochEnd(epoch, logs);
       if (vSeen) await checkpoint.onEpochEnd(epoch, logs);
       let stop = false;
@@ -468,7 +530,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (const [s, h] of handlers) process.removeListener(s, h);
     stage1?.close();
     trainLoader.close();
-    valLoader.close();
+    valLoader?.close();
     await tb?.close();
   }
 
@@ -480,13 +542,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   summary.add('train', trainLoader.stats().errors);
-  summary.add('val', valLoader.stats().errors);
+  summary.add('val', valLoader?.stats().errors ?? []);
   const result: TrainResult = { status, epochsRun: epoch, bestEpoch, history, classes, outDir, checkpoints, seconds: (Date.now() - started) / 1000, ...(message ? { message } : {}) };
+  if (dist) await dist.detach(model);
   if (!o.skipReport && status !== 'interrupted' && status !== 'nan' && splits.test.length) {
     const labels = splits.test.map((s) => s.label);
     const files = splits.test.map((s) => s.file);
-    const passOptions = { size: o.inputSize, resize: o.resize, preprocess: o.preprocess, batchSize: o.batchSize, ...(o.loaderThreads ? { threads: o.loaderThreads } : {}) };
+    const passOptions = { size: o.inputSize, resize: o.resize, preprocess: o.preprocess, batchSize: o.batchSize, ...(o.loaderThreads ? { threads: o.loaderThreads } : {}),
+      ...(dist ? { distributed: dist } : {}) };
     const { metrics, predictions } = await evaluateFiles(model, files, labels, classes, passOptions);
+    if (!main) return { status, epochsRun: epoch, bestEpoch, history, classes, outDir, checkpoints, test: metrics, seconds: (Date.now() - started) / 1000, ...(message ? { message } : {}) };
     const grid = await gridImages(predictions, labels, classes, o.inputSize, 16);
     result.test = metrics;
     result.testImages = files.length;
@@ -517,5 +582,36 @@ function modelTotals(model: Model): string {
   const c = model.countParams();
   const n = (v: number) => v.toLocaleString('en-US');
   return `Model ${model.arch}: ${n(c.total)} params (${n(c.trainable)} trainable, ${n(c.nonTrainable)} non-trainable), input ${model.inputShape[0]}x${model.inputShape[1]}, ${model.numClasses} classes`;
+}
+
+/**
+ * Data-parallel runs train the frozen-base epochs end to end: the feature cache is one file per run, not
+ * sharded across ranks. 'on' is refused; 'auto' says so once.
+ */
+function withoutCache(o: ReturnType<typeof resolveTrainOptions>, log: (line: string) => void): ReturnType<typeof resolveTrainOptions> {
+  if (!o.stage1.cache) return o;
+  if (o.cacheFeatures === 'on') throw new RangeError("cacheFeatures 'on' (--cache-features on) is not supported with distributed training: each rank would need its own shard of the cache; use --cache-features auto|off");
+  log('Feature cache off: distributed training runs the frozen-base epochs end to end on each rank\'s shard');
+  return { ...o, stage1: { ...o.stage1, cache: false, note: '' } };
+}
+
+/** What every rank must agree on: the data it sees and the settings that shape the model and its steps. */
+function replicaFingerprint(o: ReturnType<typeof resolveTrainOptions>, data: PreparedData, resumeEpoch: number): Record<string, unknown> {
+  const c = runConfig(o);
+  const fields: Record<string, unknown> = { classes: data.classes, trainImages: data.splits.train.length, valImages: data.splits.val.length,
+    testImages: data.splits.test.length, resumeEpoch };
+  for (const k of ['arch', 'head', 'inputSize', 'resize', 'preprocess', 'labelType', 'seed', 'unfreeze', 'epochs', 'batchSize', 'learningRate', 'weightDecay',
+    'labelSmoothing', 'schedule', 'headEpochs', 'headLearningRate', 'classWeights', 'augment', 'earlyStopping', 'precision'] as const) fields[k] = c[k] ?? null;
+  return fields;
+}
+
+function resumeEpochOf(outDir: string, resume: boolean): number {
+  const file = statePath(outDir);
+  if (!resume || !fs.existsSync(file)) return 0;
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as TrainState).epoch;
+}
+
+function fixed4(v: number | null): string {
+  return v === null ? 'n/a' : v.toFixed(4);
 }
 

@@ -7,6 +7,7 @@ static Napi::Object InitCarclass(Napi::Env env, Napi::Object exports) {
   carclass::InitLoader(env, exports);
   carclass::InitModel(env, exports);
   carclass::InitFeatures(env, exports);
+  carclass::InitDistributed(env, exports);
   return exports;
 }
 

@@ -121,5 +121,6 @@ void InitImage(Napi::Env env, Napi::Object exports);
 void InitLoader(Napi::Env env, Napi::Object exports);
 void InitModel(Napi::Env env, Napi::Object exports);
 void InitFeatures(Napi::Env env, Napi::Object exports);
+void InitDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace carclass

@@ -71,6 +71,8 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     options.skipErrors = GetString(o, "onError", "skip") != "throw";
     options.dropRemainder = GetBool(o, "dropRemainder", false);
     options.uint8Batches = GetBool(o, "uint8Batches", false);
+    options.shardIndex = int(GetInt(o, "shardIndex", 0));
+    options.shardCount = int(GetInt(o, "shardCount", 1));
     try {
       options.decode.dct = image::ParseDct(GetString(o, "dct", "fast"));
       options.resize = image::ParseResize(GetString(o, "resize", "crop_or_pad"));

@@ -247,9 +247,12 @@ StepResult Engine::Train(const StepInput& input, const TrainOptions& options) {
     logits = Logits(x, true, input.features);
     loss = Loss(logits, labels, weights, options.labelSmoothing);
   }
-  if (loss.requires_grad()) loss.backward();
   r.loss = loss.item<double>();
+  if (sync_) sync_->BeforeBackward(*net_, input.n, std::isfinite(r.loss));
+  if (loss.requires_grad()) loss.backward();
+  const bool replicaNotFinite = sync_ && sync_->AfterBackward(*net_);
   if (!std::isfinite(r.loss)) throw std::runtime_error("the loss became " + std::to_string(r.loss) + " (NaN/Inf): lower the learning rate");
+  if (replicaNotFinite) throw std::runtime_error("the loss became NaN/Inf on another data-parallel replica: lower the learning rate");
   AdamStep(options);
   CountCorrect(logits, labels, r);
   return r;

@@ -74,6 +74,16 @@ struct GradCheckResult {
 
 torch::Device ParseDevice(const std::string& spec);
 
+// Data parallel: a train step calls BeforeBackward once the local loss is known and AfterBackward
+// before the optimizer, so an implementation can average gradients across replicas (native/distributed).
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual void BeforeBackward(Network& net, int64_t batchSize, bool lossFinite) = 0;
+  // Leaves every trainable param's grad averaged over the global batch; true when any replica's loss was not finite.
+  virtual bool AfterBackward(Network& net) = 0;
+};
+
 class Engine {
  public:
   explicit Engine(const EngineConfig& config);
@@ -102,6 +112,12 @@ class Engine {
   // Validates every name and shape first; one error lists all mismatches. Returns the file's metadata.
   std::map<std::string, std::string> LoadCheckpoint(const std::string& path);
 
+  // Data parallel: gradients averaged by `sync` (null: this process alone); Adam moments per param
+  // (undefined until its first step) and the step count, so replicas can adopt rank 0's state.
+  void SetGradientSync(std::shared_ptr<GradientSync> sync) { sync_ = std::move(sync); }
+  std::vector<torch::Tensor>& adamMoments(bool second) { return second ? expAvgSq_ : expAvg_; }
+  void SetIterations(int64_t n) { iterations_ = n; }
+
  private:
   torch::Tensor InputTensor(const StepInput& input) const;
   torch::Tensor FeatureTensor(const StepInput& input) const;
@@ -118,6 +134,7 @@ class Engine {
   std::unique_ptr<Network> net_;
   std::vector<torch::Tensor> expAvg_, expAvgSq_;  // per param, Keras Adam m and v (lazily created)
   int64_t iterations_ = 0;
+  std::shared_ptr<GradientSync> sync_;
   std::mutex mutex_;
 };
 

@@ -14,7 +14,7 @@
 #ifdef CARCLASS_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
-#ifdef CARCLASS_WITH_NCCL
+#ifdef CARCLASS_WITH_NCCL_VERSION
 #include <torch/csrc/cuda/nccl.h>
 #endif
 
@@ -57,7 +57,7 @@ RuntimeInfo GetRuntimeInfo() {
       info.cudaDevices.push_back(d);
     }
   }
-#ifdef CARCLASS_WITH_NCCL
+#ifdef CARCLASS_WITH_NCCL_VERSION
   // LibTorch packs NCCL's compile-time version as major << 32 | minor << 16 | patch.
   const uint64_t v = torch::cuda::nccl::version();
   info.nccl = std::to_string(v >> 32) + "." + std::to_string((v >> 16) & 0xffff) + "." + std::to_string(v & 0xffff);

@@ -22,6 +22,16 @@ std::vector<int64_t> EpochOrder(int64_t count, bool shuffle, uint64_t seed, int6
   return order;
 }
 
+std::vector<int64_t> ShardOrder(const std::vector<int64_t>& order, int index, int count) {
+  if (count <= 1) return order;
+  const int64_t n = int64_t(order.size());
+  const int64_t perShard = (n + count - 1) / count;
+  std::vector<int64_t> shard;
+  shard.reserve(size_t(perShard));
+  for (int64_t k = 0; k < perShard; ++k) shard.push_back(order[size_t((k * count + index) % n)]);
+  return shard;
+}
+
 // Batches released by their last owner come back here (when the loader still exists), so
 // steady-state training reuses a few pixel buffers instead of churning large allocations that
 // malloc keeps in per-thread arenas.
@@ -80,16 +90,22 @@ namespace {
 int64_t CountBatches(int64_t files, int64_t batchSize, bool dropRemainder) {
   return dropRemainder ? files / batchSize : (files + batchSize - 1) / batchSize;
 }
+int64_t ShardItems(const LoaderOptions& o) {
+  const int64_t n = int64_t(o.files.size());
+  return o.shardCount > 1 ? (n + o.shardCount - 1) / o.shardCount : n;
+}
 }  // namespace
 
 Loader::Loader(LoaderOptions options)
     : options_(std::move(options)),
-      batchesPerEpoch_(CountBatches(int64_t(options_.files.size()), std::max<int64_t>(options_.batchSize, 1),
-                                    options_.dropRemainder)),
-      itemsPerEpoch_(std::min<int64_t>(int64_t(options_.files.size()), batchesPerEpoch_ * options_.batchSize)),
+      batchesPerEpoch_(CountBatches(ShardItems(options_), std::max<int64_t>(options_.batchSize, 1), options_.dropRemainder)),
+      itemsPerEpoch_(std::min<int64_t>(ShardItems(options_), batchesPerEpoch_ * options_.batchSize)),
       sampleValues_(size_t(options_.height) * options_.width * 3) {
   if (options_.batchSize < 1 || options_.height < 1 || options_.width < 1 || options_.threads < 1 || options_.prefetch < 1) {
     throw std::invalid_argument("INVALID_ARGUMENT|batchSize, size, threads and prefetch must be positive");
+  }
+  if (options_.shardCount < 1 || options_.shardIndex < 0 || options_.shardIndex >= options_.shardCount) {
+    throw std::invalid_argument("INVALID_ARGUMENT|shard index must be in [0, shard count)");
   }
   if (!options_.labels.empty() && options_.labels.size() != options_.files.size()) {
     throw std::invalid_argument("INVALID_ARGUMENT|labels must have one entry per file");
@@ -120,7 +136,8 @@ uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch) {
   auto run = std::make_shared<Run>();
   run->token = nextToken_++;
   run->epoch = epoch;
-  run->order = EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch);
+  run->order = ShardOrder(EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch), options_.shardIndex,
+                          options_.shardCount);
   run->nextItem = firstBatch * options_.batchSize;
   run->delivered = firstBatch;
   current_ = run;

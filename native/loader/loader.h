@@ -42,6 +42,9 @@ struct LoaderOptions {
   int prefetch = 2;
   bool skipErrors = true;  // onError 'skip'; false = 'throw'
   bool dropRemainder = false;
+  // Data parallel: this replica's share of every epoch (DistributedSampler: the permutation padded
+  // by repeating its start to a multiple of shardCount, then every shardCount-th item from shardIndex).
+  int shardIndex = 0, shardCount = 1;
 };
 
 struct LoadError {
@@ -57,6 +60,8 @@ struct LoaderStats {
 // The full epoch permutation (Fisher-Yates from a counter RNG keyed by seed and epoch), or the
 // identity when shuffle is off.
 std::vector<int64_t> EpochOrder(int64_t count, bool shuffle, uint64_t seed, int64_t epoch);
+// The positions replica `index` of `count` takes from a full epoch order (padded as described above).
+std::vector<int64_t> ShardOrder(const std::vector<int64_t>& order, int index, int count);
 
 class Loader {
  public:
