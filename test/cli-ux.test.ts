@@ -53,8 +53,8 @@ test('train prints the model totals and, for resnet50v2 without --weights, that 
   expect(totals).toBeGreaterThan(scratch);
   expect(epoch).toBeGreaterThan(totals);
   // 3 classes: every label is in the top 5, so no top-5 figure is printed.
-  expect(r.stdout).toMatch(/^Test accuracy [\d.]+ %, loss [\d.]+ on \d+ images\.$/m);
-  expect(r.stdout).toMatch(/^test: loss [\d.]+ - accuracy [\d.]+; report in /m);
+  expect(r.stdout).toMatch(/^Test accuracy [\d.]+ %, loss [\d.]+ on \d+ test images\.$/m);
+  expect(r.stdout).toMatch(/^test: loss [\d.]+ - accuracy [\d.]+ on \d+ test images; report in /m);
   expect(r.stdout).not.toContain('top-5');
   const md = fs.readFileSync(path.join(out, 'report', 'report.md'), 'utf8');
   expect(md).toContain('| labelType | make |');
