@@ -93,7 +93,9 @@ test('corrupt and mismatched checkpoints give clear errors', async () => {
   fs.writeFileSync(files.metadata, JSON.stringify({ ...meta, arch: 'resnet-small' }));
   const err2 = await loadModel(target).then(() => new Error("no error"), (e: Error) => e);
   expect(err2.message).toMatch(/missing tensor 'conv2_block2_preact_bn\/gamma'/);
-  expect(err2.message).toMatch(/tensor 'conv1_conv\/kernel' has shape \[7,7,3,16\] but the model expects \[7,7,3,32\]/);
+  // Hundreds of mismatches: the names that tell the architecture apart come first, then the first shapes, then a count.
+  expect(err2.message).toMatch(/\d+ mismatch\(es\):\n  missing tensor /);
+  expect(err2.message).toMatch(/\n  and \d+ more$/);
 
   fs.writeFileSync(files.metadata, '{ not json');
   await expect(loadModel(target)).rejects.toThrow(/model\.json is not valid JSON/);

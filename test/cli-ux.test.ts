@@ -149,7 +149,7 @@ test('the test line says how many test images were evaluated and why some were n
   expect(r.status).toBe(0);
   const n = split.splits.test.length;
   expect(r.stdout).toContain(`test: 2 of ${n} test images could not be decoded and are not counted: ${path.basename(broken[0])} (`);
-  expect(r.stdout).toMatch(new RegExp(`on ${n - 2} images \\(of ${n} in the test split; 2 could not be decoded, listed above and in report\\.json\\)\\.`));
+  expect(r.stdout).toMatch(new RegExp(`on ${n - 2} of ${n} test images \\(2 undecodable: [^;]+; listed in manifest\\.json\\)\\.`));
   const report = JSON.parse(fs.readFileSync(path.join(out, 'report', 'report.json'), 'utf8'));
   expect(report.info.testImages).toBe(n);
   expect(report.metrics.count).toBe(n - 2);

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <algorithm>
+
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
@@ -479,11 +481,13 @@ std::map<std::string, std::string> Engine::LoadCheckpoint(const std::string& pat
     }
     if (t.dtype != "F32") {
       problems.push_back("tensor '" + t.name + "' has dtype " + t.dtype + ", expected F32");
+      if (kind == 0) seen.insert(p);  // present, if wrong: not also "missing"
       continue;
     }
     const auto expected = params[p].KerasShape();
     if (t.shape != expected) {
       problems.push_back("tensor '" + t.name + "' has shape " + ShapeText(t.shape) + " but the model expects " + ShapeText(expected));
+      if (kind == 0) seen.insert(p);
       continue;
     }
     if (kind == 0) seen.insert(p);
@@ -491,6 +495,9 @@ std::map<std::string, std::string> Engine::LoadCheckpoint(const std::string& pat
   }
   for (size_t p = 0; p < params.size(); ++p)
     if (!seen.count(static_cast<int>(p))) problems.push_back("missing tensor '" + params[p].name + "'");
+  // Missing and unexpected names first: they say which architecture the file holds; shapes follow.
+  std::stable_partition(problems.begin(), problems.end(),
+                        [](const std::string& m) { return m.rfind("missing", 0) == 0 || m.rfind("unexpected", 0) == 0; });
   if (!problems.empty()) {
     std::string msg = "checkpoint " + path + " does not fit this model (" + net_->config().arch + ", head " + net_->config().head + ", " +
                       std::to_string(net_->config().numClasses) + " classes): " + std::to_string(problems.size()) + " mismatch(es):";
