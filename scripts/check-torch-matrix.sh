@@ -32,7 +32,7 @@ mirror="${CARCLASS_MATRIX_MIRROR:-${mirror:-http://deb.debian.org/debian}}"
 test_pkgs=(libjpeg-turbo-progs python3 python3-h5py python3-numpy python3-pil fonts-dejavu-core chromium)
 build_pkgs=(libturbojpeg0-dev libjpeg-dev cmake g++ make ninja-build pkg-config ca-certificates file)
 cpu_pkgs=(libtorch-dev libopenblas0-pthread python3-torch "${build_pkgs[@]}" "${test_pkgs[@]}")
-cuda_pkgs=(libtorch-cuda-dev nvidia-cuda-toolkit python3-torch-cuda "${build_pkgs[@]}" "${test_pkgs[@]}")
+cuda_pkgs=(libtorch-cuda-dev nvidia-cuda-toolkit libopenblas0-pthread python3-torch-cuda "${build_pkgs[@]}" "${test_pkgs[@]}")
 
 # The read-only shared test data (cars, JPEG corpus), found as test/shared-data.ts finds it.
 shared_data=""
@@ -87,13 +87,13 @@ make_base() {
 
 # libtorch_cuda.so needs libcudnn.so.9 (bound at load time: BIND_NOW). Without cuDNN the addon could
 # link but never load, so the CUDA row gets a stand-in that defines every cuDNN function LibTorch
-# imports, each failing with CUDNN_STATUS_NOT_INITIALIZED; cudnnGetVersion says 0. With no GPU none is
+# (and python3-torch-cuda, the tests' Python peer) imports, each failing with CUDNN_STATUS_NOT_INITIALIZED; cudnnGetVersion says 0. With no GPU none is
 # ever called; on a GPU machine the real cuDNN is used instead (scripts/gpu/check.sh).
 make_cudnn_stub() {
   local r="$1" lib=/usr/lib/x86_64-linux-gnu
   mkdir -p "$r/opt/carclass-cudnn-stub"
   # name@version: LibTorch binds cuDNN's versioned symbols (version node libcudnn.so.9).
-  in_root "$r" sh -c "nm -D --undefined-only $lib/libtorch_cuda.so $lib/libc10_cuda.so $lib/libgloo_cuda.so.0 2>/dev/null \
+  in_root "$r" sh -c "nm -D --undefined-only $lib/libtorch_cuda.so $lib/libc10_cuda.so $lib/libgloo_cuda.so.0 $lib/libtorch_python.so* 2>/dev/null \
     | awk '\$NF ~ /^cudnn/ {print \$NF}' | sort -u" > "$r/opt/carclass-cudnn-stub/versioned.txt"
   sed 's/@.*//' "$r/opt/carclass-cudnn-stub/versioned.txt" | sort -u > "$r/opt/carclass-cudnn-stub/symbols.txt"
   local local_rule='local: *;'

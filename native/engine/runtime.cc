@@ -23,13 +23,17 @@
 
 namespace carclass {
 
-// "CUDA 12.4" when the build configuration names a CUDA runtime, else "CPU".
+// "CUDA 12.4" when the build configuration names a CUDA runtime, else "CPU". LibTorch lists the
+// runtime only while a GPU is visible; its build settings name CUDA_VERSION either way.
 static std::string TorchBuild(const std::string& config) {
-  const std::string key = "CUDA Runtime ";
-  const auto at = config.find(key);
-  if (at == std::string::npos) return "CPU";
-  const auto end = config.find_first_of("\n ", at + key.size());
-  return "CUDA " + config.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+  for (const std::string key : {"CUDA Runtime ", "CUDA_VERSION="}) {
+    const auto at = config.find(key);
+    if (at == std::string::npos) continue;
+    const auto end = config.find_first_of("\n ,", at + key.size());
+    const std::string version = config.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+    if (!version.empty()) return "CUDA " + version;
+  }
+  return "CPU";
 }
 
 RuntimeInfo GetRuntimeInfo() {

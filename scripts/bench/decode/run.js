@@ -178,7 +178,7 @@ function runPython(files) {
   const settingRows = [
     ['crop_or_pad + tf (the row above)', {}],
     ['crop_or_pad + caffe', { preprocess: 'caffe' }],
-    ["crop_or_pad + 'none' (uint8)", { preprocess: 'none' }],
+    ["crop_or_pad + 'none' (uint8)", { preprocess: 'none', batchFormat: 'uint8' }],
     ['bilinear + tf', { resize: 'bilinear' }],
     ['nearest + tf', { resize: 'nearest' }],
     ['crop_or_pad + tf + augment (p 0.7)', { augment: { p: 0.7 }, seed: 1 }],
