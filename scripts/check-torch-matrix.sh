@@ -40,6 +40,9 @@ for d in "${CARCLASS_SHARED_DATA:-}" "$src_root/../shared/data" "$src_root/../..
   [ -n "$d" ] && [ -d "$d" ] && { shared_data="$(cd "$d" && pwd)"; break; }
 done
 
+host_ca="${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}"
+[ -f "$host_ca" ] || host_ca=/etc/ssl/certs/ca-certificates.crt
+
 mounted=()
 cleanup() {
   local i
@@ -53,12 +56,14 @@ mount_root() {  # proc, dev and the host's node_modules (read-only) inside a roo
   mountpoint -q "$r/proc" || { mount -t proc proc "$r/proc"; mounted+=("$r/proc"); }
   mountpoint -q "$r/dev" || { mount --rbind /dev "$r/dev"; mount --make-rslave "$r/dev"; mounted+=("$r/dev"); }
   cp /etc/resolv.conf "$r/etc/resolv.conf"
+  # npm (Node's TLS) inside the root trusts what the host trusts: the host's bundle may hold a local CA.
+  install -D -m 644 "$host_ca" "$r/etc/ssl/carclass-host-ca.crt"
 }
 
 in_root() {  # run a command in a root with a clean environment
   local r="$1"; shift
   chroot "$r" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    DEBIAN_FRONTEND=noninteractive TMPDIR=/tmp CARCLASS_SHARED_DATA=/shared-data "$@"
+    DEBIAN_FRONTEND=noninteractive TMPDIR=/tmp CARCLASS_SHARED_DATA=/shared-data NODE_EXTRA_CA_CERTS=/etc/ssl/carclass-host-ca.crt "$@"
 }
 
 mount_shared_data() {  # the shared test data, read-only, at /shared-data in a root

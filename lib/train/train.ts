@@ -466,19 +466,26 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
       for await (const batch of source.epoch(epoch, { fromBatch: step })) {
         const r = await model.trainOnBatch(batch);
         batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
-        if (!Number.isFinite(r.loss)) {
+        let invalidLoss = !Number.isFinite(r.loss);
+        let stopHere = stopSignal !== null;
+        if (dist) {
+          // Every rank takes the same decision from the same votes: a signal that lands while this
+          // all-reduce runs counts at the next step, never on one rank only (that would leave the
+          // others in a collective this rank no longer joins).
+          const [stops, invalid] = await dist.allreduceSum([stopHere ? 1 : 0, invalidLoss ? 1 : 0], 'stop check');
+          stopHere = stops > 0;
+          invalidLoss = invalid > 0;
+          if (stopHere) stopSignal ??= 'a signal on another rank';
+        }
+        if (invalidLoss) {
           status = 'nan';
-          message = `Batch ${step}: Invalid loss (${r.loss}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
+          const where = Number.isFinite(r.loss) ? `${r.loss} here, not finite on another rank` : String(r.loss);
+          message = `Batch ${batch.number}: Invalid loss (${where}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
           break;
         }
         seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step = batch.number + 1;
         progress.update(step, { accuracy: accSum / seen, loss: lossSum / seen });
-        if (dist) {
-          // Ranks stop at the same step, whichever of them got the signal.
-          const [stops] = await dist.allreduceSum([stopSignal ? 1 : 0], 'stop check');
-          if (stops > 0) stopSignal ??= 'a signal on another rank';
-        }
-        if (stopSignal && step < trainLoader.length) { stoppedInEpoch = true; break; }
+        if (stopHere && step < trainLoader.length) { stoppedInEpoch = true; break; }
       }
       if (status === 'nan') { log(message!); break; }
       if (stoppedInEpoch) {
@@ -495,9 +502,14 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
         batch.release();
         vSeen += r.count; vLoss += r.loss * r.count; vAcc += r.accuracy * r.count;
       }
+      let stopAtEnd = stopSignal !== null;
       if (dist) {
-        // Sums over all ranks: every rank logs the same val_loss, so callbacks decide alike everywhere.
-        [seen, lossSum, accSum, vSeen, vLoss, vAcc] = await dist.allreduceSum([seen, lossSum, accSum, vSeen, vLoss, vAcc], 'epoch metrics');
+        // Sums over all ranks: every rank logs the same val_loss, so callbacks decide alike everywhere;
+        // the stop vote rides along so that every rank ends at this epoch or none does.
+        let stops: number;
+        [seen, lossSum, accSum, vSeen, vLoss, vAcc, stops] = await dist.allreduceSum([seen, lossSum, accSum, vSeen, vLoss, vAcc, stopAtEnd ? 1 : 0], 'epoch metrics');
+        stopAtEnd = stops > 0;
+        if (stopAtEnd) stopSignal ??= 'a signal on another rank';
         await checkReplicas?.(`after epoch ${epoch + 1}`);
       }
       const logs: Logs = { accuracy: accSum / Math.max(seen, 1), loss: lossSum / Math.max(seen, 1), ...(vSeen ? { val_accuracy: vAcc / vSeen, val_loss: vLoss / vSeen } : {}), learning_rate: lr };
@@ -518,7 +530,7 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
       }
       await saveLast(epoch + 1);
       if (stop) { status = 'early_stopped'; epoch += 1; break; }
-      if (stopSignal) {
+      if (stopAtEnd) {
         status = 'interrupted';
         epoch += 1;
         message = `Interrupted by ${stopSignal} at the end of epoch ${epoch}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
