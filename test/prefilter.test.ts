@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, CAR_IDX, PrefilterBatch, PrefilterLoaderFactory } from '../lib/data/prefilter';
+import { prefilter, decideCar, topKIndices, readPrefilterManifest, keptFiles, batchShard, CAR_IDX, PrefilterBatch, PrefilterLoaderFactory } from '../lib/data/prefilter';
 import { carsDir } from './helpers/images';
 
 const K = 1000;
@@ -225,6 +225,107 @@ describe('prefilter over a folder', () => {
     const manifestPath = path.join(w.dir, 'list.jsonl');
     const summary = await prefilter({ files: [path.join(w.dir, 'd.jpg'), path.join(w.dir, 'sub/e.jpg')], model: w.model, createLoader: w.createLoader, manifestPath });
     expect(summary).toMatchObject({ total: 2, kept: 1, dropped: 1, errors: 0 });
+  });
+});
+
+/** In-process process groups of `world` ranks: allgather resolves once every rank has called it the same number of times. */
+function fakeGroups(world: number) {
+  const rounds: { values: unknown[]; arrived: number; waiters: ((v: unknown[]) => void)[] }[] = [];
+  const calls = new Array(world).fill(0);
+  const whats: string[][] = Array.from({ length: world }, () => []);
+  return Array.from({ length: world }, (_, rank) => ({
+    rank, worldSize: world, whats: whats[rank],
+    allgather<T>(value: T, what = ''): Promise<T[]> {
+      whats[rank].push(what);
+      const n = calls[rank]++;
+      const r = (rounds[n] ??= { values: new Array(world), arrived: 0, waiters: [] });
+      r.values[rank] = JSON.parse(JSON.stringify(value ?? null)); // what crosses processes is JSON
+      r.arrived++;
+      return new Promise<T[]>((resolve) => {
+        r.waiters.push(resolve as (v: unknown[]) => void);
+        if (r.arrived === world) r.waiters.forEach((w) => w(r.values.slice()));
+      });
+    },
+  }));
+}
+
+describe('prefilter under data parallel (in-process groups)', () => {
+  const names = (w: FakeWorld, files: string[]) => files.map((f) => path.relative(w.dir, f));
+
+  test.each([2, 3])('%i ranks: every-world-th batch each, one manifest in the 1-process order, the same summary everywhere', async (worldSize) => {
+    const single = world();
+    const one = await prefilter({ dir: single.dir, model: single.model, createLoader: single.createLoader, batchSize: 2 });
+    const oneEntries = await readPrefilterManifest(one.manifestPath);
+
+    const w = world();
+    const progress: any[] = [];
+    const groups = fakeGroups(worldSize);
+    const summaries = await Promise.all(groups.map((g) => prefilter({ dir: w.dir, model: w.model, createLoader: w.createLoader, batchSize: 2, distributed: g,
+      ...(g.rank === 0 ? { onProgress: (p: any) => progress.push(p) } : {}) })));
+    // Files in scan order: a b | c corrupt | d sub/e, in batches of 2 dealt round-robin over the ranks.
+    const all = ['a.jpg', 'b.jpg', 'c.jpg', 'corrupt.jpg', 'd.jpg', 'sub/e.jpg'];
+    const expected = Array.from({ length: worldSize }, (_, r) => all.filter((_, i) => Math.floor(i / 2) % worldSize === r));
+    const calls = w.loaderCalls.map((c) => names(w, c.files)).sort((x, y) => all.indexOf(x[0]) - all.indexOf(y[0]));
+    expect(calls).toEqual(expected.filter((e) => e.length));
+    const entries = await readPrefilterManifest(summaries[0].manifestPath);
+    expect(entries.filter((e) => e.status !== 'error').map((e) => path.relative(w.dir, e.file)))
+      .toEqual(oneEntries.filter((e) => e.status !== 'error').map((e) => path.relative(single.dir, e.file)));
+    expect(entries.length).toBe(oneEntries.length);
+    for (const e of entries) {
+      const ref = oneEntries.find((o) => path.relative(single.dir, o.file) === path.relative(w.dir, e.file))!;
+      expect({ ...e, file: '' }).toEqual({ ...ref, file: '' });
+    }
+    for (const s of summaries) expect(s).toEqual({ ...one, manifestPath: s.manifestPath, summaryPath: s.summaryPath, csvPath: s.csvPath });
+    expect(summaries.every((s) => s.manifestPath === summaries[0].manifestPath)).toBe(true);
+    // Progress counts every rank's images.
+    expect(progress[progress.length - 1]).toEqual({ done: 6, total: 6, kept: 2, dropped: 3, errors: 1, actionErrors: 0 });
+    // Every rank made the same collectives in the same order.
+    for (const g of groups) expect(g.whats).toEqual(groups[0].whats);
+  });
+
+  test('a rank with no batch at all still takes part, and moves of dropped files happen once', async () => {
+    const w = world();
+    const moveTo = path.join(w.dir, '..', `${path.basename(w.dir)}-dropped`);
+    const groups = fakeGroups(4); // 3 batches of 2: rank 3 has none
+    const summaries = await Promise.all(groups.map((g) => prefilter({ dir: w.dir, model: w.model, createLoader: w.createLoader, batchSize: 2, distributed: g, moveTo })));
+    expect(w.loaderCalls).toHaveLength(3);
+    expect(summaries[3]).toEqual(summaries[0]);
+    expect(summaries[0]).toMatchObject({ total: 6, kept: 2, dropped: 3, errors: 1, actionErrors: 0 });
+    expect(fs.readdirSync(moveTo).sort()).toEqual(['b.jpg', 'c.jpg', 'sub']); // the dropped ones: b, c, sub/e
+    expect(fs.existsSync(path.join(moveTo, 'sub', 'e.jpg'))).toBe(true);
+    fs.rmSync(moveTo, { recursive: true, force: true });
+  });
+
+  test('resume with another world size goes on from the manifest', async () => {
+    const w = world();
+    const manifestPath = path.join(w.dir, 'prefilter-manifest.jsonl');
+    const first = JSON.stringify({ file: path.join(w.dir, 'a.jpg'), status: 'kept', carProb: 0.3, topClass: 5, topProb: 0.6 });
+    fs.writeFileSync(manifestPath, `${first}\n`);
+    const summaries = await Promise.all(fakeGroups(2).map((g) => prefilter({ dir: w.dir, model: w.model, createLoader: w.createLoader, batchSize: 2, distributed: g, resume: true })));
+    // Left: b c | corrupt d | sub/e; rank 0 takes batches 0 and 2.
+    expect(w.loaderCalls.map((c) => names(w, c.files)).sort()).toEqual([['b.jpg', 'c.jpg', 'sub/e.jpg'], ['corrupt.jpg', 'd.jpg']]);
+    expect(summaries[0]).toMatchObject({ total: 6, kept: 2, dropped: 3, errors: 1, resumed: 1 });
+    const lines = fs.readFileSync(manifestPath, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(first);
+    expect(lines).toHaveLength(6);
+  });
+
+  test('ranks that see different files fail alike, before the manifest is touched', async () => {
+    const w = world();
+    const manifestPath = path.join(w.dir, 'prefilter-manifest.jsonl');
+    fs.writeFileSync(manifestPath, 'untouched\n');
+    const groups = fakeGroups(2);
+    const results = await Promise.all(groups.map((g) => prefilter({ ...(g.rank === 0 ? { dir: w.dir } : { files: [path.join(w.dir, 'a.jpg')] }), manifestPath,
+      model: w.model, createLoader: w.createLoader, distributed: g }).then(() => null, (e: Error) => e.message)));
+    for (const m of results) expect(m).toMatch(/ranks see different files to classify \(rank 0: 6, rank 1: 1\)/);
+    expect(fs.readFileSync(manifestPath, 'utf8')).toBe('untouched\n');
+    expect(w.loaderCalls).toHaveLength(0);
+  });
+
+  test('batchShard deals whole batches round-robin', () => {
+    const items = Array.from({ length: 11 }, (_, i) => i);
+    expect([0, 1, 2].map((r) => batchShard(items, 2, r, 3))).toEqual([[0, 1, 6, 7], [2, 3, 8, 9], [4, 5, 10]]);
+    expect(batchShard(items, 4, 0, 1)).toEqual(items);
   });
 });
 

@@ -14,7 +14,7 @@ import { DIST_TIMEOUT_ENV } from '../distributed/env';
 import * as path from 'path';
 
 /** Commands that run data parallel (under --nproc-per-node, torchrun or a PyTorchJob). */
-export const DISTRIBUTED_COMMANDS = ['train', 'predict', 'evaluate'];
+export const DISTRIBUTED_COMMANDS = ['train', 'predict', 'evaluate', 'prefilter'];
 
 export const commands: Command[] = [demoCommand, trainCommand, evaluateCommand, predictCommand, prefilterCommand, exportCommand, serveCliCommand, explainCliCommand, doctorCommand, buildCommand];
 

@@ -6,22 +6,8 @@ import { loadModel, Model } from '../model';
 import { scanImages, prepareFromManifest, parseCarFilename, carLabel, DatasetLabelType, labelByFolder } from '../data';
 import { predictFiles, evaluateFiles, gridImages, passOptionsForModel, PassOptions } from '../train/evaluate';
 import { writeReport, metricsLine } from '../report';
-import { initDistributedFromEnv, Distributed } from '../distributed';
-
-/** Under a data-parallel launch: the group (each rank predicts its block; rank 0 prints and writes). */
-async function withDistributed<T>(run: (dist: Distributed | null) => Promise<T>): Promise<T> {
-  const dist = await initDistributedFromEnv();
-  let result: T;
-  try {
-    result = await run(dist);
-  } catch (e) {
-    dist?.reportFailure((e as Error).message);
-    await dist?.close(false);
-    throw e;
-  }
-  await dist?.close(true); // after every rank is done: rank 0 hosts the store
-  return result;
-}
+import { Distributed } from '../distributed';
+import { withDistributed } from './distributed-run';
 
 /** The input pipeline a checkpoint was trained with (size, resize, preprocessing). */
 export const passOptionsFor: (model: Model, batchSize?: number, threads?: number) => PassOptions = passOptionsForModel;

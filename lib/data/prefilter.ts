@@ -1,4 +1,5 @@
 // Drops non-car pictures with the 1000-class ImageNet model, as the seed did before training.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { scanImages } from './scan';
@@ -40,6 +41,8 @@ export interface PrefilterProgress {
   kept: number;
   dropped: number;
   errors: number;
+  /** Dropped files that could not be moved or copied aside. */
+  actionErrors: number;
 }
 
 export interface PrefilterOptions {
@@ -71,6 +74,18 @@ export interface PrefilterOptions {
   /** Root for relative paths in move/copy; defaults to `dir` or the files' common folder. */
   root?: string;
   onProgress?: (progress: PrefilterProgress) => void;
+  /**
+   * Data parallel (lib/distributed's `Distributed`): every rank classifies every `worldSize`-th batch and
+   * rank 0 writes the manifest, in the order one process would. Every rank returns the same summary.
+   */
+  distributed?: PrefilterGroup;
+}
+
+/** What the prefilter needs of a process group (lib/distributed's `Distributed` has it). */
+export interface PrefilterGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  allgather<T>(value: T, what?: string): Promise<T[]>;
 }
 
 export interface PrefilterEntry {
@@ -107,8 +122,18 @@ export interface PrefilterSummary {
 
 const OPTION_KEYS = [
   'dir', 'files', 'model', 'createLoader', 'threshold', 'method', 'topK', 'carIndices', 'size', 'resize', 'batchSize',
-  'threads', 'manifestPath', 'moveTo', 'copyTo', 'resume', 'root', 'onProgress',
+  'threads', 'manifestPath', 'moveTo', 'copyTo', 'resume', 'root', 'onProgress', 'distributed',
 ] as const;
+
+/** The files of every `worldSize`-th batch from batch `rank` on: the batches concatenated in round order are the input order. */
+export function batchShard<T>(items: readonly T[], batchSize: number, rank: number, worldSize: number): T[] {
+  return items.filter((_, i) => Math.floor(i / batchSize) % worldSize === rank);
+}
+
+/** A short fingerprint of a file list, to check that every rank sees the same work. */
+function listDigest(files: readonly string[]): string {
+  return crypto.createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 16);
+}
 
 /** JPEGs under `dir` (the shared scan), minus any under the move/copy destinations. */
 async function scanJpegs(dir: string, exclude: string[]): Promise<string[]> {
@@ -259,6 +284,12 @@ export async function prefilter(options: PrefilterOptions): Promise<PrefilterSum
   if (options.moveTo !== undefined && options.copyTo !== undefined) throw new TypeError('prefilter takes moveTo or copyTo, not both');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw invalid('onProgress', 'function', options.onProgress);
   if (options.manifestPath === undefined && options.dir === undefined) throw new TypeError('prefilter needs manifestPath when given files');
+  const group = options.distributed;
+  if (group !== undefined && (group === null || typeof group.allgather !== 'function' || !Number.isInteger(group.rank) || !Number.isInteger(group.worldSize))) {
+    throw invalid('distributed', 'process group (initDistributed())', group);
+  }
+  const rank = group?.rank ?? 0, world = group?.worldSize ?? 1;
+  const writer = rank === 0;
 
   const dir = options.dir === undefined ? undefined : path.resolve(options.dir);
   if (dir !== undefined) {
@@ -282,72 +313,106 @@ export async function prefilter(options: PrefilterOptions): Promise<PrefilterSum
   }
   const todo = allFiles.filter((f) => !done.has(f));
   const resumed = allFiles.length - todo.length;
-  await fs.promises.mkdir(path.dirname(manifestPath), { recursive: true });
-  const manifest = await fs.promises.open(manifestPath, resume ? 'a' : 'w');
+  if (group) {
+    // Every rank must see the same work (same folder, same manifest); this also keeps rank 0 from
+    // truncating the manifest before the others have read it for --resume.
+    const seen = await group.allgather({ todo: todo.length, digest: listDigest(todo) }, 'prefilter file list');
+    const differ = seen.map((v, r) => ({ ...v, r })).filter((v) => v.digest !== seen[0].digest);
+    if (differ.length) {
+      throw new Error(`prefilter: the ranks see different files to classify (rank 0: ${seen[0].todo}, ${differ.map((v) => `rank ${v.r}: ${v.todo}`).join(', ')}); start every rank on the same folder and manifest`);
+    }
+  }
+  let manifest: fs.promises.FileHandle | null = null;
+  if (writer) {
+    await fs.promises.mkdir(path.dirname(manifestPath), { recursive: true });
+    manifest = await fs.promises.open(manifestPath, resume ? 'a' : 'w');
+  }
+  const mine = group ? batchShard(todo, batchSize, rank, world) : todo;
 
   const counts = { kept: 0, dropped: 0, errors: 0, actionErrors: 0 };
-  const progress = () => options.onProgress?.({ done: counts.kept + counts.dropped + counts.errors, total: todo.length, ...counts });
-  try {
-    if (todo.length > 0) {
-      const loader = await createLoader({ files: todo, batchSize, size, resize, preprocess: 'tf', shuffle: false, threads, onError: 'skip' });
-      let errorsSeen = 0;
-      const recordErrors = async () => {
-        const errors = loader.stats().errors;
-        const lines: string[] = [];
-        for (; errorsSeen < errors.length; errorsSeen++) {
-          const { file, reason } = errors[errorsSeen];
-          counts.errors++;
-          lines.push(JSON.stringify({ file: path.resolve(file), status: 'error', reason } satisfies PrefilterEntry));
-        }
-        if (lines.length) await manifest.appendFile(`${lines.join('\n')}\n`);
-      };
-      for await (const batch of loader) {
-        const probs = await model.predictOnBatch(batch);
-        const classes = probs.length / batch.size;
-        if (!Number.isInteger(classes) || batch.size !== batch.files.length) {
-          throw new Error(`prefilter: the model returned ${probs.length} values for a batch of ${batch.size} images (${batch.files.length} files)`);
-        }
-        const highest = Math.max(...carIndices);
-        if (highest >= classes) throw new Error(`prefilter: car class ${highest} is outside the model's ${classes} classes; use the 1000-class ImageNet model (with-top weights)`);
-        const lines: string[] = [];
-        for (let row = 0; row < batch.size; row++) {
-          const file = path.resolve(batch.files[row]);
-          const decision = decideCar(probs.subarray(row * classes, (row + 1) * classes), { method, threshold, topK, carIndices });
-          const entry: PrefilterEntry = { file, status: decision.keep ? 'kept' : 'dropped', carProb: decision.carProb, topClass: decision.topClass, topProb: decision.topProb };
-          if (decision.keep) counts.kept++;
-          else {
-            counts.dropped++;
-            const target = moveTo ?? copyTo;
-            if (target !== undefined) {
-              const relative = path.relative(root, file);
-              const destination = path.join(target, relative.startsWith('..') || path.isAbsolute(relative) ? path.basename(file) : relative);
-              try {
-                if (moveTo !== undefined) {
-                  await moveNoOverwrite(file, destination);
-                  entry.movedTo = destination;
-                } else {
-                  await copyNoOverwrite(file, destination);
-                  entry.copiedTo = destination;
-                }
-              } catch (err: any) {
-                counts.actionErrors++;
-                entry.actionError = err.message;
-              }
+  let total = { ...counts };
+  const progress = () => options.onProgress?.({ done: total.kept + total.dropped + total.errors, total: todo.length, ...total });
+  const highest = Math.max(...carIndices);
+  /** This batch's manifest lines (moving or copying dropped files aside as it goes). */
+  const classify = async (batch: PrefilterBatch): Promise<string[]> => {
+    const probs = await model.predictOnBatch(batch);
+    const classes = probs.length / batch.size;
+    if (!Number.isInteger(classes) || batch.size !== batch.files.length) {
+      throw new Error(`prefilter: the model returned ${probs.length} values for a batch of ${batch.size} images (${batch.files.length} files)`);
+    }
+    if (highest >= classes) throw new Error(`prefilter: car class ${highest} is outside the model's ${classes} classes; use the 1000-class ImageNet model (with-top weights)`);
+    const lines: string[] = [];
+    for (let row = 0; row < batch.size; row++) {
+      const file = path.resolve(batch.files[row]);
+      const decision = decideCar(probs.subarray(row * classes, (row + 1) * classes), { method, threshold, topK, carIndices });
+      const entry: PrefilterEntry = { file, status: decision.keep ? 'kept' : 'dropped', carProb: decision.carProb, topClass: decision.topClass, topProb: decision.topProb };
+      if (decision.keep) counts.kept++;
+      else {
+        counts.dropped++;
+        const target = moveTo ?? copyTo;
+        if (target !== undefined) {
+          const relative = path.relative(root, file);
+          const destination = path.join(target, relative.startsWith('..') || path.isAbsolute(relative) ? path.basename(file) : relative);
+          try {
+            if (moveTo !== undefined) {
+              await moveNoOverwrite(file, destination);
+              entry.movedTo = destination;
+            } else {
+              await copyNoOverwrite(file, destination);
+              entry.copiedTo = destination;
             }
+          } catch (err: any) {
+            counts.actionErrors++;
+            entry.actionError = err.message;
           }
-          lines.push(JSON.stringify(entry));
         }
-        await manifest.appendFile(`${lines.join('\n')}\n`);
-        await recordErrors();
-        progress();
       }
-      await recordErrors();
-      progress();
+      lines.push(JSON.stringify(entry));
+    }
+    return lines;
+  };
+  try {
+    const loader = mine.length > 0 ? await createLoader({ files: mine, batchSize, size, resize, preprocess: 'tf', shuffle: false, threads, onError: 'skip' }) : null;
+    const batches = loader?.[Symbol.asyncIterator]();
+    let errorsSeen = 0;
+    const errorLines = (): string[] => {
+      const errors = loader?.stats().errors ?? [];
+      const lines: string[] = [];
+      for (; errorsSeen < errors.length; errorsSeen++) {
+        const { file, reason } = errors[errorsSeen];
+        counts.errors++;
+        lines.push(JSON.stringify({ file: path.resolve(file), status: 'error', reason } satisfies PrefilterEntry));
+      }
+      return lines;
+    };
+    // One round: each rank classifies its next batch; rank 0 appends every rank's lines in rank order.
+    // Rounds go on until every rank has run out (ranks may have one batch more than others, or fewer after errors).
+    let finished = !batches;
+    for (;;) {
+      let lines: string[] = [];
+      if (!finished) {
+        const next = await batches!.next();
+        if (next.done) finished = true;
+        else lines = await classify(next.value);
+      }
+      lines.push(...errorLines());
+      const parts = group ? await group.allgather({ lines, finished, counts }, 'prefilter batch') : [{ lines, finished, counts }];
+      const all = parts.flatMap((p) => p.lines);
+      if (manifest && all.length) await manifest.appendFile(`${all.join('\n')}\n`);
+      total = parts.reduce((t, p) => ({ kept: t.kept + p.counts.kept, dropped: t.dropped + p.counts.dropped, errors: t.errors + p.counts.errors, actionErrors: t.actionErrors + p.counts.actionErrors }),
+        { kept: 0, dropped: 0, errors: 0, actionErrors: 0 });
+      if (todo.length > 0) progress();
+      if (parts.every((p) => p.finished)) break;
     }
   } finally {
-    await manifest.close();
+    await manifest?.close();
   }
 
+  if (!writer) {
+    // Rank 0 writes the summary and the CSV; the others return what it wrote.
+    const [summary] = await group!.allgather<PrefilterSummary | null>(null, 'prefilter summary');
+    return summary!;
+  }
   // Summary and CSV cover the whole manifest, earlier (resumed) runs included.
   const latest = new Map<string, PrefilterEntry>();
   for (const entry of await readPrefilterManifest(manifestPath)) latest.set(entry.file, entry);
@@ -362,12 +427,13 @@ export async function prefilter(options: PrefilterOptions): Promise<PrefilterSum
     dropped: entries.filter((e) => e.status === 'dropped').length,
     errors: entries.filter((e) => e.status === 'error').length,
     resumed,
-    actionErrors: counts.actionErrors,
+    actionErrors: total.actionErrors,
   };
   const csv = ['file,status,car_prob,top_class,top_prob,reason,moved_to,copied_to']
     .concat(entries.map((e) => [e.file, e.status, e.carProb, e.topClass, e.topProb, e.reason ?? e.actionError, e.movedTo, e.copiedTo].map(csvField).join(',')))
     .join('\n');
   await fs.promises.writeFile(summary.csvPath, `${csv}\n`);
   await fs.promises.writeFile(summary.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  if (group) await group.allgather(summary, 'prefilter summary');
   return summary;
 }
