@@ -30,9 +30,10 @@ mirror="$(grep -hoE '^(URIs: |deb )https?://[^ ]+/debian/?( |$)' /etc/apt/source
 mirror="${CARCLASS_MATRIX_MIRROR:-${mirror:-http://deb.debian.org/debian}}"
 
 test_pkgs=(libjpeg-turbo-progs python3 python3-h5py python3-numpy python3-pil fonts-dejavu-core chromium)
-build_pkgs=(libturbojpeg0-dev libjpeg-dev cmake g++ make ninja-build pkg-config ca-certificates file)
-cpu_pkgs=(libtorch-dev libopenblas0-pthread python3-torch "${build_pkgs[@]}" "${test_pkgs[@]}")
-cuda_pkgs=(libtorch-cuda-dev nvidia-cuda-toolkit libopenblas0-pthread python3-torch-cuda "${build_pkgs[@]}" "${test_pkgs[@]}")
+build_pkgs=(libturbojpeg0-dev libjpeg-dev libpng-dev cmake g++ make ninja-build pkg-config ca-certificates file)
+cpu_pkgs=(libtorch-dev libgloo-dev libopenblas0-pthread python3-torch "${build_pkgs[@]}" "${test_pkgs[@]}")
+# Gloo and NCCL headers for the data-parallel backends (libgloo-dev would replace the CUDA Gloo and libtorch-cuda-dev).
+cuda_pkgs=(libtorch-cuda-dev libgloo-cuda-dev libnccl-dev nvidia-cuda-toolkit libopenblas0-pthread python3-torch-cuda "${build_pkgs[@]}" "${test_pkgs[@]}")
 
 # The read-only shared test data (cars, JPEG corpus), found as test/shared-data.ts finds it.
 shared_data=""

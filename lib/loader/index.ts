@@ -190,6 +190,7 @@ export class Loader implements AsyncIterable<Batch> {
   private readonly nativeLoader: any;
   private nextEpoch = 0;
   private closed = false;
+  private readonly plan: { files: number; batchSize: number; shards: number; dropRemainder: boolean };
   private lastStats: LoaderStats | undefined;
 
   constructor(options: LoaderOptions) {
@@ -257,6 +258,17 @@ export class Loader implements AsyncIterable<Batch> {
     if (nativeOptions.threads > 256) throw invalid('threads', 'integer between 1 and 256', nativeOptions.threads);
     this.nativeLoader = new (native().NativeLoader)(nativeOptions);
     this.length = this.nativeLoader.length;
+    this.plan = { files: files.length, batchSize: nativeOptions.batchSize, shards: (nativeOptions as { shardCount?: number }).shardCount ?? 1, dropRemainder: nativeOptions.dropRemainder };
+  }
+
+  /** Batches of an epoch started `fromItem` items into its whole (unsharded) order; `length` for 0. */
+  batchesFrom(fromItem: number): number {
+    nonNegativeInt('fromItem', fromItem);
+    if (fromItem === 0) return this.length;
+    const { files, batchSize, shards, dropRemainder } = this.plan;
+    const left = Math.max(0, files - fromItem);
+    const perShard = shards > 1 ? Math.ceil(left / shards) : left;
+    return dropRemainder ? Math.floor(perShard / batchSize) : Math.ceil(perShard / batchSize);
   }
 
   /** Iterates the next epoch (0, then 1, ...): one epoch per `for await`. */
@@ -267,13 +279,18 @@ export class Loader implements AsyncIterable<Batch> {
   /**
    * An iterable over epoch `n` (its order and augmentation depend only on seed and n). `fromBatch`
    * starts inside it: batch numbers fromBatch, fromBatch + 1, ..., exactly as the whole epoch has them.
+   * `fromItem` instead leaves out the first fromItem items of the epoch's whole order and shards the
+   * rest, numbering its batches from 0 (`batchesFrom(fromItem)` of them): how a run interrupted
+   * with another number of shards goes on with what it had not trained on.
    */
-  epoch(n: number, options: { fromBatch?: number } = {}): AsyncIterable<Batch> {
+  epoch(n: number, options: { fromBatch?: number; fromItem?: number } = {}): AsyncIterable<Batch> {
     nonNegativeInt('epoch', n);
-    rejectUnknownKeys('epoch options', options, ['fromBatch']);
+    rejectUnknownKeys('epoch options', options, ['fromBatch', 'fromItem']);
     const fromBatch = nonNegativeInt('fromBatch', options.fromBatch ?? 0);
     if (fromBatch > this.length) throw invalid('fromBatch', `integer in [0, ${this.length}] (batches per epoch)`, fromBatch);
-    return { [Symbol.asyncIterator]: () => this.iterate(n, fromBatch) };
+    const fromItem = nonNegativeInt('fromItem', options.fromItem ?? 0);
+    if (fromItem > 0 && fromBatch > 0) throw new TypeError('epoch options: give fromBatch or fromItem, not both');
+    return { [Symbol.asyncIterator]: () => this.iterate(n, fromBatch, fromItem) };
   }
 
   /** Counters so far; errors list every skipped file with its reason. */
@@ -291,7 +308,7 @@ export class Loader implements AsyncIterable<Batch> {
   }
 
   // Only one epoch runs at a time: starting another cancels the previous iteration.
-  private iterate(epoch: number, fromBatch = 0): AsyncIterator<Batch> {
+  private iterate(epoch: number, fromBatch = 0, fromItem = 0): AsyncIterator<Batch> {
     this.nextEpoch = Math.max(this.nextEpoch, epoch + 1);
     let token: number | undefined;
     let finished = false;
@@ -305,7 +322,7 @@ export class Loader implements AsyncIterable<Batch> {
           throw new Error('Loader is closed');
         }
         try {
-          if (token === undefined) token = this.nativeLoader.startEpoch(epoch, fromBatch) as number;
+          if (token === undefined) token = this.nativeLoader.startEpoch(epoch, fromBatch, fromItem) as number;
           const raw: NativeBatch | null = await this.nativeLoader.next(token);
           if (raw === null) {
             finished = true;

@@ -391,6 +391,16 @@ export class Model {
     return this.step(input, true, (x) => this.nativeModel.train(x, opts));
   }
 
+  /**
+   * @internal Data parallel: joins a step for which this replica has no batch (every file of it was
+   * unreadable), so the replicas stay in step and apply the same update.
+   */
+  trainWithoutBatch(): Promise<StepResult> {
+    if (!this.compiled) return Promise.reject(new Error('Call model.compile() before trainWithoutBatch()'));
+    const opts = { ...this.compiled };
+    return this.enqueue(() => this.nativeModel.trainWithoutBatch(opts));
+  }
+
   /** Loss and accuracy without gradients, BN in inference mode. */
   evaluateOnBatch(input: ModelInput): Promise<StepResult> {
     const labelSmoothing = this.compiled?.labelSmoothing ?? 0;

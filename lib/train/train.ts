@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { prepareData, prepareFromManifest, writeManifest, PreparedData, isLabelManifestPath, Layout } from '../data';
 import { keptFiles } from '../data/prefilter';
-import { createLoader } from '../loader';
+import { createLoader, Loader } from '../loader';
 import { createModel, loadModel, checkpointFiles, defaultPreprocess, validateDevice, Arch, ARCHS, Model } from '../model';
 import { loadKerasWeights } from '../keras/import';
 import { writeReport, metricsLine, ReportFiles, ClassificationMetrics } from '../report';
@@ -200,12 +200,33 @@ export function resolveTrainOptions(options: TrainOptions) {
 
 /** Where an interrupted epoch stopped: the batches it trained and their running sums, so a resume goes on from there. */
 interface EpochProgress {
+  /** Steps of this epoch (or of its last resumed segment, when `segmented`) in the checkpoint's weights. */
   step: number;
   /** Processes that ran those steps: a step of a shard is world-size dependent. */
   worldSize?: number;
+  /**
+   * Items of the epoch's whole order trained so far: steps of any world size consume a prefix of it
+   * (batchSize x worldSize per step), so another world size goes on with the rest.
+   */
+  items?: number;
+  /** The epoch was resumed with another world size: `step` counts from that resume, use `items`. */
+  segmented?: boolean;
+  /** Sums over every rank. */
   seen: number;
   lossSum: number;
   accSum: number;
+}
+
+/**
+ * How a resumed epoch goes on: the same world size continues at its step (same batches as an
+ * uninterrupted run); 1 process continues at the batch that starts the untrained rest; another
+ * number of shards shards the untrained rest of the epoch's order anew (batch composition differs).
+ */
+export function resumePlan(from: EpochProgress, worldSize: number, batchSize: number): { fromBatch: number; fromItem: number; segmentStart: number; segmented: boolean } {
+  const items = from.items ?? from.step * batchSize * (from.worldSize ?? 1);
+  if ((from.worldSize ?? 1) === worldSize && !from.segmented) return { fromBatch: from.step, fromItem: 0, segmentStart: 0, segmented: false };
+  if (worldSize === 1) return { fromBatch: Math.floor(items / batchSize), fromItem: 0, segmentStart: 0, segmented: false };
+  return { fromBatch: 0, fromItem: items, segmentStart: items, segmented: true };
 }
 
 interface TrainState {
@@ -454,30 +475,52 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
         lr = cosineSchedule({ lr: o.learningRate, decaySteps: Math.max(1, o.epochs - o.headEpochs) })(epoch - o.headEpochs);
         model.setLearningRate(lr);
       }
-      // A run interrupted inside this epoch goes on from the step it reached, with the same order and augmentation.
+      // A run interrupted inside this epoch goes on with what it had not trained on, with the same order and augmentation.
       const from = resumeState?.inEpoch && epoch === resumeState.epoch ? resumeState.inEpoch : null;
-      if (from && (from.worldSize ?? 1) !== (dist?.worldSize ?? 1)) {
-        throw new RangeError(`${o.outDir} was interrupted inside epoch ${epoch + 1} by ${from.worldSize ?? 1} process(es); its step ${from.step} is a step of that many shards, so resume it with the same world size (${dist?.worldSize ?? 1} given)`);
+      const world = dist?.worldSize ?? 1;
+      const plan = from ? resumePlan(from, world, o.batchSize) : { fromBatch: 0, fromItem: 0, segmentStart: 0, segmented: false };
+      if (plan.fromItem > 0 && !(source instanceof Loader)) throw new Error('internal: a resharded resume needs the image loader');
+      const epochLength = plan.fromItem > 0 ? (source as Loader).batchesFrom(plan.fromItem) : source.length;
+      // The saved sums are every rank's: one rank carries them on, so the epoch's all-reduce counts them once.
+      const carry = from && main;
+      let seen = carry ? from.seen : 0, lossSum = carry ? from.lossSum : 0, accSum = carry ? from.accSum : 0, step = plan.fromBatch;
+      progress.epochBegin(epoch, o.epochs, epochLength, step);
+      if (from && !plan.segmented && plan.fromBatch === from.step) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${source.length}`);
+      else if (from) {
+        const done = plan.segmentStart || plan.fromBatch * o.batchSize;
+        log(`Resuming epoch ${epoch + 1} after ${done} of its images, trained by ${from.worldSize ?? 1} process(es), on ${world}: ${epochLength - step} step(s) left`);
       }
-      let seen = from?.seen ?? 0, lossSum = from?.lossSum ?? 0, accSum = from?.accSum ?? 0, step = from?.step ?? 0;
-      progress.epochBegin(epoch, o.epochs, source.length, step);
-      if (from) log(`Resuming epoch ${epoch + 1} at step ${step + 1}/${source.length}`);
       let stoppedInEpoch = false;
-      for await (const batch of source.epoch(epoch, { fromBatch: step })) {
+      /** One vote per step: every rank takes the same stop and invalid-loss decisions from the all-reduced votes. */
+      const vote = async (invalidLoss: boolean): Promise<{ stop: boolean; invalidLoss: boolean }> => {
+        // A signal that lands while this all-reduce runs counts at the next step, never on one rank only
+        // (that would leave the others in a collective this rank no longer joins).
+        const stop = stopSignal !== null;
+        if (!dist) return { stop, invalidLoss };
+        const [stops, invalid] = await dist.allreduceSum([stop ? 1 : 0, invalidLoss ? 1 : 0], 'stop check');
+        if (stops > 0) stopSignal ??= 'a signal on another rank';
+        return { stop: stops > 0, invalidLoss: invalid > 0 };
+      };
+      /**
+       * Data parallel: the steps of batches this rank's loader skipped (every file of them unreadable) up to
+       * batch `end`. The rank joins them without samples, so every rank takes every step of the epoch.
+       */
+      const joinSkipped = async (end: number): Promise<boolean> => {
+        while (dist && step < end) {
+          await model.trainWithoutBatch();
+          step += 1;
+          const v = await vote(false);
+          if (v.stop && step < epochLength) return true;
+        }
+        return false;
+      };
+      const batches = plan.fromItem > 0 ? (source as Loader).epoch(epoch, { fromItem: plan.fromItem }) : source.epoch(epoch, { fromBatch: step });
+      for await (const batch of batches) {
+        if (await joinSkipped(batch.number)) { batch.release(); stoppedInEpoch = true; break; }
         const r = await model.trainOnBatch(batch);
         batch.release(); // hands the pixel buffer back to the loader's pool now, not at the next GC
-        let invalidLoss = !Number.isFinite(r.loss);
-        let stopHere = stopSignal !== null;
-        if (dist) {
-          // Every rank takes the same decision from the same votes: a signal that lands while this
-          // all-reduce runs counts at the next step, never on one rank only (that would leave the
-          // others in a collective this rank no longer joins).
-          const [stops, invalid] = await dist.allreduceSum([stopHere ? 1 : 0, invalidLoss ? 1 : 0], 'stop check');
-          stopHere = stops > 0;
-          invalidLoss = invalid > 0;
-          if (stopHere) stopSignal ??= 'a signal on another rank';
-        }
-        if (invalidLoss) {
+        const v = await vote(!Number.isFinite(r.loss));
+        if (v.invalidLoss) {
           status = 'nan';
           const where = Number.isFinite(r.loss) ? `${r.loss} here, not finite on another rank` : String(r.loss);
           message = `Batch ${batch.number}: Invalid loss (${where}), terminating training. The last good checkpoint is kept: ${checkpoints.last}`;
@@ -485,14 +528,17 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
         }
         seen += batch.size; lossSum += r.loss * batch.size; accSum += r.accuracy * batch.size; step = batch.number + 1;
         progress.update(step, { accuracy: accSum / seen, loss: lossSum / seen });
-        if (stopHere && step < trainLoader.length) { stoppedInEpoch = true; break; }
+        if (v.stop && step < epochLength) { stoppedInEpoch = true; break; }
       }
+      if (status !== 'nan' && !stoppedInEpoch && (await joinSkipped(epochLength))) stoppedInEpoch = true;
       if (status === 'nan') { log(message!); break; }
       if (stoppedInEpoch) {
         // The checkpoint holds this epoch's first `step` steps; resume trains the rest of it.
         status = 'interrupted';
-        await saveLast(epoch, { step, seen, lossSum, accSum });
-        message = `Interrupted by ${stopSignal} during epoch ${epoch + 1} after step ${step}/${trainLoader.length}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
+        if (dist) [seen, lossSum, accSum] = await dist.allreduceSum([seen, lossSum, accSum], 'interrupted epoch sums');
+        const items = plan.segmentStart + step * o.batchSize * world;
+        await saveLast(epoch, { step, items, ...(plan.segmented ? { segmented: true } : {}), seen, lossSum, accSum });
+        message = `Interrupted by ${stopSignal} during epoch ${epoch + 1} after step ${step}/${epochLength}. Saved ${checkpoints.last}. Resume with: carclass train --resume --out ${outDir}`;
         log(message);
         break;
       }

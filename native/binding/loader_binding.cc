@@ -92,8 +92,9 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
   Napi::Value StartEpoch(const Napi::CallbackInfo& info) {
     const int64_t epoch = info[0].As<Napi::Number>().Int64Value();
     const int64_t firstBatch = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+    const int64_t skipItems = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
     try {
-      return Napi::Number::New(info.Env(), double(Live(info.Env()).StartEpoch(epoch, firstBatch)));
+      return Napi::Number::New(info.Env(), double(Live(info.Env()).StartEpoch(epoch, firstBatch, skipItems)));
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }

@@ -246,6 +246,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         {InstanceMethod("info", &ModelWrap::Info), InstanceMethod("layers", &ModelWrap::Layers),
          InstanceMethod("weightSpec", &ModelWrap::WeightSpec), InstanceMethod("countParams", &ModelWrap::CountParams),
          InstanceMethod("setTrainable", &ModelWrap::SetTrainable), InstanceMethod("train", &ModelWrap::Train),
+         InstanceMethod("trainWithoutBatch", &ModelWrap::TrainWithoutBatch),
          InstanceMethod("evaluate", &ModelWrap::Evaluate), InstanceMethod("predict", &ModelWrap::Predict),
          InstanceMethod("features", &ModelWrap::Features), InstanceMethod("gradCam", &ModelWrap::GradCam),
          InstanceMethod("getWeights", &ModelWrap::GetWeights), InstanceMethod("getWeightsSync", &ModelWrap::GetWeightsSync),
@@ -348,17 +349,28 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return env.Undefined();
   }
 
-  Napi::Value Train(const Napi::CallbackInfo& info) {
-    StepInput input = ReadInput(info[0]);
+  static TrainOptions ReadTrainOptions(const Napi::CallbackInfo& info, size_t at) {
     TrainOptions o;
-    if (info.Length() > 1 && info[1].IsObject()) {
-      Napi::Object opts = info[1].As<Napi::Object>();
+    if (info.Length() > at && info[at].IsObject()) {
+      Napi::Object opts = info[at].As<Napi::Object>();
       o.learningRate = GetNumber(opts, "learningRate", o.learningRate);
       o.weightDecay = GetNumber(opts, "weightDecay", o.weightDecay);
       o.labelSmoothing = GetNumber(opts, "labelSmoothing", o.labelSmoothing);
     }
+    return o;
+  }
+
+  Napi::Value Train(const Napi::CallbackInfo& info) {
+    StepInput input = ReadInput(info[0]);
+    TrainOptions o = ReadTrainOptions(info, 1);
     EnginePtr engine = engine_;
     return RunLocked<StepResult>(info.Env(), engine, [engine, input, o] { return engine->Train(input, o); }, StepObject);
+  }
+
+  Napi::Value TrainWithoutBatch(const Napi::CallbackInfo& info) {
+    TrainOptions o = ReadTrainOptions(info, 0);
+    EnginePtr engine = engine_;
+    return RunLocked<StepResult>(info.Env(), engine, [engine, o] { return engine->TrainWithoutBatch(o); }, StepObject);
   }
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info) {

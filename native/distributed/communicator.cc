@@ -56,6 +56,20 @@ std::string Seconds(double s) {
 
 bool IsLoopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 
+// LibTorch 2.4+ asks for the libuv store by default, which builds without libuv (Debian's) refuse:
+// those get the classic store, the one LibTorch 1.13 always uses.
+c10::intrusive_ptr<c10d::TCPStore> MakeStore(const std::string& host, c10d::TCPStoreOptions options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(host, options);
+  } catch (const std::exception& e) {
+    if (!options.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+    options.useLibUV = false;
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(host, options);
+}
+
 }  // namespace
 
 bool HaveNccl() {
@@ -95,7 +109,7 @@ Communicator::Communicator(const DistributedConfig& config) : config_(config) {
   options.timeout = timeout;
   c10::intrusive_ptr<c10d::Store> tcp;
   try {
-    tcp = c10::make_intrusive<c10d::TCPStore>(config_.masterAddr, options);
+    tcp = MakeStore(config_.masterAddr, options);
   } catch (...) {
     throw std::runtime_error("rank " + std::to_string(config_.rank) + ": cannot " + (options.isServer ? "host" : "reach") +
                              " the rendezvous store at " + StoreAddress() + " within " + Seconds(config_.timeoutSeconds) + ": " +
@@ -165,7 +179,7 @@ Communicator::Communicator(const DistributedConfig& config) : config_(config) {
   // The heartbeat has its own store connection, so a blocked collective never delays it.
   c10d::TCPStoreOptions client = options;
   client.isServer = false;
-  heartbeatStore_ = c10::make_intrusive<c10d::PrefixStore>(prefix, c10::make_intrusive<c10d::TCPStore>(config_.masterAddr, client));
+  heartbeatStore_ = c10::make_intrusive<c10d::PrefixStore>(prefix, MakeStore(config_.masterAddr, client));
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
 

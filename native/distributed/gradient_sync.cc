@@ -93,6 +93,7 @@ void BucketedGradientSync::BeforeBackward(Network& net, int64_t batchSize, bool 
   }
   nextLaunch_ = 0;
   armed_ = true;
+  globalEmpty_ = false;
   comm_->SetStep(++step_);
   backwardStart_ = Clock::now();
 }
@@ -160,9 +161,13 @@ bool BucketedGradientSync::AfterBackward(Network& net) {
     auto extras = b.flat.narrow(0, n - kExtras, kExtras).to(torch::kCPU, torch::kFloat64);
     const double globalBatch = extras[0].item<double>();
     globalNotFinite = std::max(globalNotFinite, extras[1].item<double>());
-    if (!(globalBatch > 0)) throw std::runtime_error(what + ": the global batch is empty");
+    globalEmpty_ = !(globalBatch > 0);  // every replica skipped this step's batch: no update anywhere
     for (size_t s = 0; s < b.params.size(); ++s) {
       auto& p = params[size_t(b.params[s])].value;
+      if (globalEmpty_) {
+        p.mutable_grad() = torch::Tensor();
+        continue;
+      }
       auto avg = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
       if (p.grad().defined()) {
         p.mutable_grad().copy_(avg);

@@ -38,6 +38,7 @@ class BucketedGradientSync : public GradientSync {
 
   void BeforeBackward(Network& net, int64_t batchSize, bool lossFinite) override;
   bool AfterBackward(Network& net) override;
+  bool GlobalBatchEmpty() const override { return globalEmpty_; }
 
   GradientSyncStats Stats() const;
   void ResetStats();
@@ -69,6 +70,7 @@ class BucketedGradientSync : public GradientSync {
   bool armed_ = false;
   size_t nextLaunch_ = 0;
   double localBatch_ = 0, localNotFinite_ = 0;
+  bool globalEmpty_ = false;  // the last step had no sample on any replica
   int64_t step_ = 0;
   std::chrono::steady_clock::time_point backwardStart_;
   mutable std::mutex mutex_;  // hooks may run on autograd device threads (CUDA)

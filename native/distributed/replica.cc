@@ -80,6 +80,8 @@ uint64_t TrainingStateChecksum(const Engine& engine) {
   auto& e = const_cast<Engine&>(engine);
   const auto& params = engine.network().params();
   for (size_t i = 0; i < params.size(); ++i) {
+    // BN moving statistics stay per replica (as DDP and MirroredStrategy do): not part of the agreement.
+    if (params[i].isStatistic) continue;
     add(params[i].value);
     add(e.adamMoments(false)[i]);
     add(e.adamMoments(true)[i]);

@@ -13,7 +13,8 @@ namespace carclass::distributed {
 // stepped) and the optimizer step count from rank 0, in buckets of at most `bucketMegabytes`.
 void BroadcastTrainingState(Communicator& comm, Engine& engine, double bucketMegabytes);
 
-// FNV-1a over the bytes of every weight, statistic and Adam moment, and the step count.
+// FNV-1a over the bytes of every weight and Adam moment, and the step count. BN moving statistics
+// are left out: they follow each replica's own batches, as in DDP.
 uint64_t TrainingStateChecksum(const Engine& engine);
 
 // Throws, on every rank alike, when some rank's checksum differs from rank 0's; names those ranks.

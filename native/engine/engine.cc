@@ -260,6 +260,15 @@ StepResult Engine::Train(const StepInput& input, const TrainOptions& options) {
   return r;
 }
 
+StepResult Engine::TrainWithoutBatch(const TrainOptions& options) {
+  if (!sync_) throw std::logic_error("a training step without a batch exists only under data parallel");
+  sync_->BeforeBackward(*net_, 0, true);
+  const bool replicaNotFinite = sync_->AfterBackward(*net_);
+  if (replicaNotFinite) throw std::runtime_error("the loss became NaN/Inf on another data-parallel replica: lower the learning rate");
+  if (!sync_->GlobalBatchEmpty()) AdamStep(options);
+  return StepResult();
+}
+
 void Engine::AdamStep(const TrainOptions& o) {
   torch::NoGradGuard noGrad;
   ++iterations_;

@@ -81,7 +81,9 @@ class GradientSync {
   virtual ~GradientSync() = default;
   virtual void BeforeBackward(Network& net, int64_t batchSize, bool lossFinite) = 0;
   // Leaves every trainable param's grad averaged over the global batch; true when any replica's loss was not finite.
+  // When every replica's batch was empty, the grads are left undefined and GlobalBatchEmpty() says so.
   virtual bool AfterBackward(Network& net) = 0;
+  virtual bool GlobalBatchEmpty() const = 0;
 };
 
 class Engine {
@@ -96,6 +98,9 @@ class Engine {
   int64_t iterations() const { return iterations_; }
 
   StepResult Train(const StepInput& input, const TrainOptions& options);
+  // Data parallel: this replica's batch was all unreadable files; it still joins the step's all-reduces
+  // with no samples, so it applies the same update as the others (none when every batch was empty).
+  StepResult TrainWithoutBatch(const TrainOptions& options);
   StepResult Evaluate(const StepInput& input, double labelSmoothing);
   std::vector<float> Predict(const StepInput& input);   // [n, K] probabilities
   std::vector<float> Features(const StepInput& input, int64_t* dim);  // [n, C] pooled base output

@@ -78,6 +78,7 @@ struct Loader::Run {
   uint64_t token = 0;
   int64_t epoch = 0;
   std::vector<int64_t> order;
+  int64_t items = 0, batches = 0;  // this run's share: the whole epoch's, or what is left after skipItems
   int64_t nextItem = 0;   // next epoch position to hand to a worker
   int64_t delivered = 0;  // batches handed to Next()
   std::atomic<bool> cancelled{false};  // read without the lock by workers as an early-out
@@ -99,7 +100,6 @@ int64_t ShardItems(const LoaderOptions& o) {
 Loader::Loader(LoaderOptions options)
     : options_(std::move(options)),
       batchesPerEpoch_(CountBatches(ShardItems(options_), std::max<int64_t>(options_.batchSize, 1), options_.dropRemainder)),
-      itemsPerEpoch_(std::min<int64_t>(ShardItems(options_), batchesPerEpoch_ * options_.batchSize)),
       sampleValues_(size_t(options_.height) * options_.width * 3) {
   if (options_.batchSize < 1 || options_.height < 1 || options_.width < 1 || options_.threads < 1 || options_.prefetch < 1) {
     throw std::invalid_argument("INVALID_ARGUMENT|batchSize, size, threads and prefetch must be positive");
@@ -123,12 +123,17 @@ Loader::Loader(LoaderOptions options)
 
 Loader::~Loader() { Close(); }
 
-uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch) {
+uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch, int64_t skipItems) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (closed_) throw std::runtime_error("LOADER_CLOSED|the loader is closed");
   if (firstBatch < 0 || firstBatch > batchesPerEpoch_) {
     throw std::invalid_argument("INVALID_ARGUMENT|firstBatch must be in [0, " + std::to_string(batchesPerEpoch_) + "]");
   }
+  if (skipItems < 0 || (skipItems > 0 && firstBatch > 0)) {
+    throw std::invalid_argument("INVALID_ARGUMENT|skipItems must be >= 0 and goes without firstBatch");
+  }
+  std::vector<int64_t> order = EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch);
+  order.erase(order.begin(), order.begin() + std::min<int64_t>(skipItems, int64_t(order.size())));
   if (current_) {
     current_->cancelled = true;
     EndRunTimer(*current_);
@@ -136,8 +141,9 @@ uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch) {
   auto run = std::make_shared<Run>();
   run->token = nextToken_++;
   run->epoch = epoch;
-  run->order = ShardOrder(EpochOrder(int64_t(options_.files.size()), options_.shuffle, options_.seed, epoch), options_.shardIndex,
-                          options_.shardCount);
+  run->order = ShardOrder(order, options_.shardIndex, options_.shardCount);
+  run->batches = skipItems > 0 ? CountBatches(int64_t(run->order.size()), options_.batchSize, options_.dropRemainder) : batchesPerEpoch_;
+  run->items = std::min<int64_t>(int64_t(run->order.size()), run->batches * options_.batchSize);
   run->nextItem = firstBatch * options_.batchSize;
   run->delivered = firstBatch;
   current_ = run;
@@ -156,7 +162,7 @@ void Loader::EndRunTimer(Run& run) {
 bool Loader::HasWork() const {
   if (!current_ || current_->cancelled) return false;
   const Run& run = *current_;
-  return run.nextItem < itemsPerEpoch_ && run.nextItem / options_.batchSize < run.delivered + options_.prefetch;
+  return run.nextItem < run.items && run.nextItem / options_.batchSize < run.delivered + options_.prefetch;
 }
 
 void Loader::WorkerLoop() {
@@ -175,7 +181,7 @@ void Loader::WorkerLoop() {
       entry = std::make_shared<Slot>();
       entry->batch = AcquireBatch();
       const int64_t first = number * options_.batchSize;
-      entry->capacity = std::min<int64_t>(options_.batchSize, itemsPerEpoch_ - first);
+      entry->capacity = std::min<int64_t>(options_.batchSize, run->items - first);
       entry->pending = entry->capacity;
       entry->ok.assign(size_t(entry->capacity), 0);
       entry->errors.resize(size_t(entry->capacity));
@@ -312,7 +318,7 @@ bool Loader::TryNext(uint64_t token, BatchPtr& out) {
       throw std::runtime_error("EPOCH_SUPERSEDED|this epoch's iteration was cancelled or replaced by another epoch");
     }
     Run& run = *current_;
-    if (run.delivered >= batchesPerEpoch_ || run.cancelled) {
+    if (run.delivered >= run.batches || run.cancelled) {
       EndRunTimer(run);
       return true;
     }
@@ -322,7 +328,7 @@ bool Loader::TryNext(uint64_t token, BatchPtr& out) {
     run.slots.erase(it);
     ++run.delivered;
     changed_.notify_all();  // a prefetch place is free
-    if (run.delivered >= batchesPerEpoch_) EndRunTimer(run);
+    if (run.delivered >= run.batches) EndRunTimer(run);
     errors_.insert(errors_.end(), slot->failed.begin(), slot->failed.end());
     if (!slot->failure.empty()) {
       run.cancelled = true;  // the iteration rejects; stop producing the rest of the epoch

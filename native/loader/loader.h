@@ -73,8 +73,10 @@ class Loader {
   int64_t BatchesPerEpoch() const { return batchesPerEpoch_; }
   // Starts producing `epoch` (cancelling any other run) and returns the token Next() expects.
   // `firstBatch` > 0 starts inside the epoch: the same order and augmentation, its earlier batches
-  // left out (how a run interrupted mid-epoch resumes at the step it reached).
-  uint64_t StartEpoch(int64_t epoch, int64_t firstBatch = 0);
+  // left out (how a run interrupted mid-epoch resumes at the step it reached). `skipItems` > 0
+  // instead leaves out the first skipItems items of the epoch's whole (unsharded) order, then shards
+  // the rest: what a run interrupted by another number of shards had not trained on yet.
+  uint64_t StartEpoch(int64_t epoch, int64_t firstBatch = 0, int64_t skipItems = 0);
   // Blocks until the run's next batch is ready; nullptr at its end or after Close().
   // Throws std::runtime_error "CODE|message" for a failed batch (onError 'throw') or a superseded run.
   BatchPtr Next(uint64_t token);
@@ -105,7 +107,6 @@ class Loader {
 
   const LoaderOptions options_;
   const int64_t batchesPerEpoch_;
-  const int64_t itemsPerEpoch_;
   const size_t sampleValues_;  // height * width * 3
 
   mutable std::mutex mutex_;

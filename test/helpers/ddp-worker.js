@@ -1,7 +1,8 @@
 // One data-parallel worker for test/distributed.test.ts, run as `node ddp-worker.js <job.json>` with the
 // torchrun environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) or none (a single process).
-//   steps: K optimizer steps on generated global batches; this rank takes its slice of each; writes the weights.
-//   train: train() with { distributed: true } and this rank's overrides; writes the result.
+//   steps: K optimizer steps on generated global batches; this rank takes its slice of each (or none: emptyAt); writes the weights.
+//   train: train() with { distributed: true } and this rank's overrides; writes the result (and, with
+//          recordIndices, the loader indices of each batch it trained on).
 'use strict';
 const fs = require('fs');
 const carclass = require('../../dist/index.js');
@@ -28,13 +29,24 @@ async function steps(job) {
     await dist.broadcastModel(model);
     await dist.attach(model, { bucketMegabytes: job.bucketMegabytes, overlap: job.overlap !== false });
   }
-  const per = (job.globalBatch / world) | 0;
+  // emptyAt: [step, rank] pairs of the `splitWorld`-rank run whose slice is missing (a batch of unreadable
+  // files only): that rank joins the step without a batch; one process trains on what the others had.
+  const splitWorld = job.splitWorld ?? world;
+  const per = (job.globalBatch / splitWorld) | 0;
+  const empty = (s, r) => (job.emptyAt ?? []).some(([es, er]) => es === s && er === r);
   const losses = [];
+  const pixels = h * w * 3;
   for (let s = 0; s < job.steps; s++) {
     const g = globalBatch(s, job.globalBatch, h, w, job.classes, job.seed);
-    const lo = rank * per, hi = lo + per;
-    const pixels = h * w * 3;
-    const r = await model.trainOnBatch({ x: g.x.slice(lo * pixels, hi * pixels), shape: [per, h, w, 3], labels: g.labels.slice(lo, hi), sampleWeights: g.sampleWeights.slice(lo, hi) });
+    const mine = world === 1 ? Array.from({ length: splitWorld }, (_, r) => r).filter((r) => !empty(s, r)) : empty(s, rank) ? [] : [rank];
+    if (!mine.length) {
+      if (dist) await model.trainWithoutBatch();
+      continue;
+    }
+    const rows = mine.flatMap((r) => Array.from({ length: per }, (_, i) => r * per + i));
+    const x = new Float32Array(rows.length * pixels);
+    rows.forEach((row, i) => x.set(g.x.subarray(row * pixels, (row + 1) * pixels), i * pixels));
+    const r = await model.trainOnBatch({ x, shape: [rows.length, h, w, 3], labels: Int32Array.from(rows, (i) => g.labels[i]), sampleWeights: Float32Array.from(rows, (i) => g.sampleWeights[i]) });
     losses.push(r.loss);
   }
   if (dist) await dist.checkReplicas(model, 'at the end of the test');
@@ -58,8 +70,17 @@ async function trainJob(job) {
       return orig.apply(this, args);
     };
   }
+  const trained = [];
+  if (job.recordIndices) {
+    // The loader indices of every batch this rank trains on, in order.
+    const orig = carclass.Model.prototype.trainOnBatch;
+    carclass.Model.prototype.trainOnBatch = function (batch, ...rest) {
+      trained.push(Array.from(batch.indices));
+      return orig.call(this, batch, ...rest);
+    };
+  }
   const result = await carclass.train(options);
-  fs.writeFileSync(job.out.replace('%r', String(rank)), JSON.stringify(result));
+  fs.writeFileSync(job.out.replace('%r', String(rank)), JSON.stringify({ ...result, trained }));
 }
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
