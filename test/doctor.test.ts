@@ -20,6 +20,10 @@ describe('doctor', () => {
     const r = await doctorReport();
     expect(r.lines[0]).toMatch(/torch \S+ \((CPU|CUDA [\d.]+)/);
     expect(r.warnings.join('\n')).not.toMatch(/reference implementation/);
+    // Debian's LibTorch has oneDNN: the 1x1 detour is on and checked.
+    const conv = r.lines.find((l) => l.startsWith('1x1 convolutions on one thread'));
+    expect(conv).toMatch(/^1x1 convolutions on one thread: oneDNN \(agrees with PyTorch's convolution within \d\.\de-\d+\)$/);
+    expect(r.warnings.join('\n')).not.toMatch(/oneDNN 1x1/);
   });
 
   test('GPU lines name each device with its memory and compute capability, and NCCL', () => {

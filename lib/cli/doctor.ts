@@ -1,6 +1,7 @@
 // `carclass doctor`: versions, threads, BLAS speed, CUDA devices.
 import * as fs from 'fs';
 import * as os from 'os';
+import { native } from '../native';
 import { Command } from './command';
 import { versions, measureGemm, Versions } from '../runtime';
 
@@ -57,6 +58,12 @@ export async function doctorReport(): Promise<DoctorReport> {
   if (isReferenceBlas(blas)) {
     warnings.push(`BLAS is the slow reference implementation (${blas.join(', ')}; ${gflops.toFixed(1)} GFLOP/s). Install OpenBLAS: sudo apt-get install libopenblas0-pthread`);
   }
+  // The 1x1-convolution detour (one thread, batch < 16): checked against PyTorch's own convolution here.
+  const conv = await native().conv1x1Check(4, 64, 32, 13, 17, 2, 1, true);
+  const convError = Math.max(conv.output, conv.inputGrad, conv.weightGrad, conv.biasGrad);
+  lines.push(conv.active ? `1x1 convolutions on one thread: oneDNN (agrees with PyTorch's convolution within ${convError.toExponential(1)})`
+    : `1x1 convolutions on one thread: PyTorch's own path (${process.env.CARCLASS_CONV1X1_ONEDNN === '0' ? 'CARCLASS_CONV1X1_ONEDNN=0' : 'this LibTorch has no oneDNN'})`);
+  if (conv.active && !(convError < 1e-4)) warnings.push(`the oneDNN 1x1 convolution differs from PyTorch's by ${convError}; set CARCLASS_CONV1X1_ONEDNN=0`);
   lines.push(...cudaLines(v));
   return { lines, warnings };
 }

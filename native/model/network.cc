@@ -1,5 +1,7 @@
 #include "model/network.h"
 
+#include "model/conv1x1.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -446,7 +448,10 @@ torch::Tensor Network::Forward(const torch::Tensor& x, const ForwardOptions& opt
         } else if (L.padSame) {
           ph = pw = L.kernel / 2;
         }
-        y = at::conv2d(in, W(L, 0), L.bias ? W(L, 1) : torch::Tensor(), {L.stride, L.stride}, {ph, pw});
+        if (UseOneDnnConv1x1(in, L.kernel, ph, pw))
+          y = OneDnnConv1x1(in, W(L, 0), L.bias ? W(L, 1) : torch::Tensor(), L.stride);
+        else
+          y = at::conv2d(in, W(L, 0), L.bias ? W(L, 1) : torch::Tensor(), {L.stride, L.stride}, {ph, pw});
         if (L.activation == "relu") y = at::relu_(y);
         break;
       }
