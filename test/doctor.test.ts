@@ -1,4 +1,6 @@
 import { isReferenceBlas, doctorReport, cudaLines } from '../lib/cli/doctor';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { versions } from '../lib/runtime';
 
 describe('doctor', () => {
@@ -20,11 +22,19 @@ describe('doctor', () => {
     const r = await doctorReport();
     expect(r.lines[0]).toMatch(/torch \S+ \((CPU|CUDA [\d.]+)/);
     expect(r.warnings.join('\n')).not.toMatch(/reference implementation/);
+    // OpenBLAS's own pool follows carclass's thread count (one-thread workers do not each take every core).
+    expect(r.lines.find((l) => l.startsWith('BLAS: '))).toMatch(new RegExp(`openblas.*\\(${versions().threads} threads?\\)$`));
     // Debian's LibTorch has oneDNN: the 1x1 detour is on and checked.
     const conv = r.lines.find((l) => l.startsWith('1x1 convolutions on one thread'));
     expect(conv).toMatch(/^1x1 convolutions on one thread: oneDNN \(agrees with PyTorch's convolution within \d\.\de-\d+\)$/);
     expect(r.warnings.join('\n')).not.toMatch(/oneDNN 1x1/);
   });
+
+  test('CARCLASS_THREADS=1 also leaves OpenBLAS one thread', () => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'carclass.js'), 'doctor'], { encoding: 'utf8', env: { ...process.env, CARCLASS_THREADS: '1' } });
+    expect(r.stdout).toMatch(/^threads: 1 /m);
+    expect(r.stdout).toMatch(/^BLAS: .*openblas.* \(1 thread\)$/m);
+  }, 60000);
 
   test('GPU lines name each device with its memory and compute capability, and NCCL', () => {
     const devices = [

@@ -53,7 +53,8 @@ export async function doctorReport(): Promise<DoctorReport> {
   const gflops = await measureGemm(512, 7);
   const blas = loadedBlasLibraries();
   lines.push(`matrix product 512x512 float32: ${gflops.toFixed(1)} GFLOP/s`);
-  lines.push(`BLAS: ${blas.length ? blas.join(', ') : 'not found in process maps'}`);
+  const blasThreads: number = native().versions().blasThreads ?? 0;
+  lines.push(`BLAS: ${blas.length ? blas.join(', ') : 'not found in process maps'}${blasThreads ? ` (${blasThreads} thread${blasThreads > 1 ? 's' : ''})` : ''}`);
   // Decided from the library mapped in, not from the rate: a busy machine gives any BLAS a low figure.
   if (isReferenceBlas(blas)) {
     warnings.push(`BLAS is the slow reference implementation (${blas.join(', ')}; ${gflops.toFixed(1)} GFLOP/s). Install OpenBLAS: sudo apt-get install libopenblas0-pthread`);

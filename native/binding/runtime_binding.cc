@@ -28,6 +28,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   cuda.Set("devices", devices);
   out.Set("cuda", cuda);
   out.Set("threads", r.threads);
+  out.Set("blasThreads", r.blasThreads);
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -67,12 +69,36 @@ RuntimeInfo GetRuntimeInfo() {
   info.nccl = std::to_string(v >> 32) + "." + std::to_string((v >> 16) & 0xffff) + "." + std::to_string(v & 0xffff);
 #endif
   info.threads = at::get_num_threads();
+  info.blasThreads = GetBlasThreads();
   return info;
 }
+
+namespace {
+// OpenBLAS keeps its own pool (one thread per core) that at::set_num_threads leaves alone: with
+// several one-thread workers on a machine, each would still run every matrix product on all cores.
+void* OpenBlasSymbol(const char* name) {
+  if (void* symbol = dlsym(RTLD_DEFAULT, name)) return symbol;
+  // Node loads the addon without RTLD_GLOBAL, so look in the BLAS LibTorch already loaded (Debian: libblas.so.3).
+  for (const char* lib : {"libblas.so.3", "libopenblas.so.0"}) {
+    if (void* handle = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD)) {
+      void* symbol = dlsym(handle, name);
+      dlclose(handle);  // drops only the reference RTLD_NOLOAD added
+      if (symbol) return symbol;
+    }
+  }
+  return nullptr;
+}
+}  // namespace
 
 void SetThreads(int n) {
   if (n < 1) throw std::invalid_argument("threads must be a positive integer");
   at::set_num_threads(n);
+  if (void* set = OpenBlasSymbol("openblas_set_num_threads")) reinterpret_cast<void (*)(int)>(set)(n);
+}
+
+int GetBlasThreads() {
+  void* get = OpenBlasSymbol("openblas_get_num_threads");
+  return get ? reinterpret_cast<int (*)()>(get)() : 0;
 }
 
 int GetThreads() { return at::get_num_threads(); }

@@ -21,12 +21,16 @@ struct RuntimeInfo {
   bool cudaAvailable = false;
   std::vector<CudaDevice> cudaDevices;
   int threads = 0;
+  int blasThreads = 0;  // OpenBLAS's own pool; 0 when the BLAS is not OpenBLAS
 };
 
 RuntimeInfo GetRuntimeInfo();
-// Sets LibTorch's intra-op threads (LibTorch's own default here is 1). n must be >= 1.
+// Sets LibTorch's intra-op threads (LibTorch's own default here is 1), and OpenBLAS's where it is
+// the BLAS. n must be >= 1.
 void SetThreads(int n);
 int GetThreads();
+// OpenBLAS's own thread count; 0 when the BLAS is not OpenBLAS.
+int GetBlasThreads();
 // Median GFLOP/s of an n x n float32 matrix product over `repeats` runs.
 double MeasureGemmGflops(int n, int repeats);
 
