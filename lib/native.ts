@@ -33,6 +33,11 @@ export function loadAddon(root: string = packageRoot): any {
   // machine with few cores: a small model's step measured 36x slower with 2 spinning threads under
   // load. Passive waiting must be in the environment before libgomp is loaded with the addon.
   if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  // Debian 13's LibTorch 2.x links OpenMPI, which loads UCX; UCX then patches mmap/brk in place for its
+  // memory events while Node's threads allocate, and the build matrix saw two processes crash in malloc
+  // that way. carclass never uses MPI or UCX: their memory hooks stay off (read when they load).
+  if (process.env.UCX_MEM_EVENTS === undefined) process.env.UCX_MEM_EVENTS = 'no';
+  if (process.env.UCX_MEMTYPE_CACHE === undefined) process.env.UCX_MEMTYPE_CACHE = 'n';
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const nodeGypBuild = require('node-gyp-build');
