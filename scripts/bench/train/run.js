@@ -15,6 +15,7 @@ const { spawnSync } = require('child_process');
 const path = require('path');
 
 const fs = require('fs');
+const os = require('os');
 
 const root = path.resolve(__dirname, '../../..');
 const { RESNET_BENCH, median, benchThreads } = require('../common');
