@@ -148,6 +148,30 @@ describe('bad PNGs: clear errors, lenient where it makes sense, limits respected
     expect(Buffer.from((await decodeImage(noEnd, { lenient: true })).data as Uint8Array).equals(full)).toBe(true);
   });
 
+  test('a chunk that declares more bytes than the file has is a truncation, not a 2 GB allocation (fuzz finding)', async () => {
+    // The libFuzzer input: IHDR, then a tEXt chunk header declaring 2,045,188,405 bytes in a 185-byte file.
+    const finding = Buffer.from('iVBORw0KGgoAAAANSUhEUgAABAkAAAAJCAQAAAABAH/neecZNXRFWHRDb21tZW50AGNhcmNsYXNzIGZpT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT094dHVyZe8yAjgAAABASURBVFNTU1NTU1NTU0lE/9k=', 'base64');
+    expect(finding.length).toBe(185);
+    const ihdrEnd = 8 + 12 + 13;
+    const valid = Buffer.concat([big.subarray(0, ihdrEnd), chunk('tEXt', Buffer.from('Comment\0ok')), big.subarray(ihdrEnd)]);
+    expect((await decodeImage(valid)).shape).toEqual([30, 40, 3]); // the same chunk with an honest length decodes
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(0x79e71935, 0);
+    header.write('tEXt', 4);
+    // The lying header before the image data, and after it (read by libpng only at the end).
+    const before = Buffer.concat([big.subarray(0, ihdrEnd), header, Buffer.from('short')]);
+    const after = Buffer.concat([big.subarray(0, big.length - 12), header, Buffer.from('short')]);
+    const rss = process.memoryUsage().rss;
+    // The finding's IHDR CRC is mutated too: strict stops there; lenient reads past it to the truncation.
+    expect((await code(finding)).code).toBe('PNG_CORRUPT');
+    expect((await code(finding, { lenient: true })).code).toBe('PNG_TRUNCATED');
+    for (const lenient of [false, true]) expect([lenient, (await code(before, { lenient })).code]).toEqual([lenient, 'PNG_TRUNCATED']);
+    expect((await code(after)).code).toBe('PNG_TRUNCATED');
+    const full = Buffer.from((await decodeImage(big)).data as Uint8Array);
+    expect(Buffer.from((await decodeImage(after, { lenient: true })).data as Uint8Array).equals(full)).toBe(true); // every row was read
+    expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 2 ** 20); // was 2 GB per decode
+  });
+
   test('corrupt: a bad IDAT CRC fails strict and decodes exactly when lenient; broken zlib data and a bad IHDR fail', async () => {
     const badCrc = Buffer.from(base.png);
     const idat = badCrc.indexOf(Buffer.from('IDAT'));

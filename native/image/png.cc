@@ -2,6 +2,7 @@
 
 #include <png.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -112,6 +113,23 @@ struct ReadStruct {
   ~ReadStruct() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
 };
 
+// libpng allocates a non-IDAT chunk's buffer from its declared length before reading a byte of it: a
+// 185-byte file declaring a 2 GB tEXt chunk took 2 GB and 2 s. A chunk cannot be longer than what is left
+// of the file, so libpng sees the data only up to the first non-IDAT chunk that claims more: there the
+// file is truncated, as it is anyway. (IDAT is read in small pieces: its overrun is an ordinary truncation.)
+size_t BytesBeforeOverrunningChunk(const uint8_t* data, size_t size) {
+  size_t at = 8;
+  while (size - at >= 8) {
+    const uint32_t length = uint32_t(data[at]) << 24 | uint32_t(data[at + 1]) << 16 | uint32_t(data[at + 2]) << 8 | data[at + 3];
+    if (length > PNG_UINT_31_MAX) break;  // libpng refuses it before allocating
+    const bool idat = std::memcmp(data + at + 4, "IDAT", 4) == 0, iend = std::memcmp(data + at + 4, "IEND", 4) == 0;
+    if (uint64_t(length) + 12 > size - at) return idat ? size : at;
+    at += size_t(length) + 12;
+    if (iend) break;
+  }
+  return size;
+}
+
 }  // namespace
 
 bool IsPng(const uint8_t* data, size_t size) { return size >= 8 && png_sig_cmp(data, 0, 8) == 0; }
@@ -121,7 +139,7 @@ void DecodePng(const uint8_t* data, size_t size, const DecodeOptions& options, R
   if (!IsPng(data, size)) throw ImageError("NOT_PNG", "not a PNG file (missing the PNG signature)");
   PngSource source;
   source.data = data;
-  source.size = size;
+  source.size = BytesBeforeOverrunningChunk(data, size);
   source.position = 8;
   source.lenient = options.lenient;
   source.maxPixels = options.maxPixels;
