@@ -40,6 +40,14 @@ function runNode(args: string[], env: NodeJS.ProcessEnv, limitMs = 90000): { chi
   return { child, done };
 }
 
+/** Every run exits 0 with nothing on stderr. */
+async function expectCleanExits(runs: { done: Promise<Exit> }[]): Promise<void> {
+  for (const r of runs) {
+    const e = await r.done;
+    expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 0, stderr: '' });
+  }
+}
+
 function writeJob(dir: string, job: object): string {
   const file = path.join(dir, `job-${Math.random().toString(36).slice(2)}.json`);
   fs.writeFileSync(file, JSON.stringify(job));
@@ -175,10 +183,7 @@ describeGloo('2 Gloo processes', () => {
     const one = writeJob(work, { ...job, out: path.join(work, 'single-%r.json') });
     const single = runNode([worker, one], {});
     const ranks = await launchRanks(writeJob(work, job), 2);
-    for (const r of [single, ...ranks]) {
-      const e = await r.done;
-      expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 0, stderr: '' });
-    }
+    await expectCleanExits([single, ...ranks]);
     const ref = JSON.parse(fs.readFileSync(path.join(work, 'single-0.json'), 'utf8'));
     const r0 = JSON.parse(fs.readFileSync(path.join(work, 'steps-0.json'), 'utf8'));
     const r1 = JSON.parse(fs.readFileSync(path.join(work, 'steps-1.json'), 'utf8'));
@@ -209,10 +214,7 @@ describeGloo('2 Gloo processes', () => {
       emptyAt: [[1, 1], [2, 0], [2, 1]], timeout: TIMEOUT, bucketMegabytes: 0.05, out: path.join(work, 'empty-%r.json') };
     const single = runNode([worker, writeJob(work, { ...job, out: path.join(work, 'empty-single-%r.json') })], {});
     const ranks = await launchRanks(writeJob(work, job), 2);
-    for (const r of [single, ...ranks]) {
-      const e = await r.done;
-      expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 0, stderr: '' });
-    }
+    await expectCleanExits([single, ...ranks]);
     const ref = JSON.parse(fs.readFileSync(path.join(work, 'empty-single-0.json'), 'utf8'));
     const r0 = JSON.parse(fs.readFileSync(path.join(work, 'empty-0.json'), 'utf8'));
     const r1 = JSON.parse(fs.readFileSync(path.join(work, 'empty-1.json'), 'utf8'));
@@ -287,13 +289,7 @@ describeGloo('2 Gloo processes', () => {
     const base = { ...trainOptions(), outDir: out, earlyStopping: false, skipReport: true };
     const job = (options: object, name: string) => writeJob(work, { mode: 'train', options: { ...base, ...options }, recordIndices: true, out: path.join(work, `${name}-%r.json`) });
     const read = (name: string, rank = 0) => JSON.parse(fs.readFileSync(path.join(work, `${name}-${rank}.json`), 'utf8'));
-    const ok = async (runs: { done: Promise<Exit> }[]) => {
-      for (const r of runs) {
-        const e = await r.done;
-        expect({ code: e.code, stderr: e.stderr }).toEqual({ code: 0, stderr: '' });
-      }
-    };
-    await ok([runNode([worker, job({ epochs: 2 }, 'grow-1')], {})]);
+    await expectCleanExits([runNode([worker, job({ epochs: 2 }, 'grow-1')], {})]);
     const one = read('grow-1');
     // Three copies of the 2-epoch run: the boundary as it is, and two as if interrupted inside epoch 3.
     const copy = (name: string, inEpoch?: object) => {
@@ -310,12 +306,12 @@ describeGloo('2 Gloo processes', () => {
     const twoStepsIn = copy('grow-mid-2', { step: 1, items: 8, worldSize: 2, seen: 8, lossSum: 16, accSum: 2 }); // step 0 of 2 ranks: 8 images
 
     // Epoch 3 in full by 1 process: its 4 batches of 4 in order.
-    await ok([runNode([worker, job({ outDir: reference, resume: true, epochs: 3 }, 'grow-ref')], {})]);
+    await expectCleanExits([runNode([worker, job({ outDir: reference, resume: true, epochs: 3 }, 'grow-ref')], {})]);
     const epoch3: number[][] = read('grow-ref').trained;
     expect(epoch3).toHaveLength(4);
 
     // 1 -> 2 at the epoch boundary: epoch 3 on 2 ranks.
-    await ok(await launchRanks(job({ resume: true, epochs: 3 }, 'grow-2'), 2));
+    await expectCleanExits(await launchRanks(job({ resume: true, epochs: 3 }, 'grow-2'), 2));
     const [a, b] = [read('grow-2', 0), read('grow-2', 1)];
     expect(a.epochsRun).toBe(3);
     expect(b.history).toEqual(a.history);
@@ -323,7 +319,7 @@ describeGloo('2 Gloo processes', () => {
     expect([...a.trained.flat(), ...b.trained.flat()].sort((x: number, y: number) => x - y)).toEqual(epoch3.flat().sort((x, y) => x - y));
 
     // 1 -> 2 after batch 0 of epoch 3: the ranks share out the 12 images it had not trained on, 6 each.
-    await ok(await launchRanks(job({ outDir: oneStepIn, resume: true, epochs: 3 }, 'grow-3'), 2));
+    await expectCleanExits(await launchRanks(job({ outDir: oneStepIn, resume: true, epochs: 3 }, 'grow-3'), 2));
     const [c, d] = [read('grow-3', 0), read('grow-3', 1)];
     expect(c.trained.flat()).toHaveLength(6);
     expect(d.trained.flat()).toHaveLength(6);
@@ -332,8 +328,7 @@ describeGloo('2 Gloo processes', () => {
     expect(c.history.loss).toHaveLength(3);
 
     // 2 -> 1 after the first step of 2 ranks (8 images): 1 process goes on at batch 2, as an uninterrupted 1-process epoch has it.
-    const e = runNode([worker, job({ outDir: twoStepsIn, resume: true, epochs: 3 }, 'grow-4')], {});
-    await ok([e]);
+    await expectCleanExits([runNode([worker, job({ outDir: twoStepsIn, resume: true, epochs: 3 }, 'grow-4')], {})]);
     expect(read('grow-4').trained).toEqual(epoch3.slice(2));
   }, 180000);
 
