@@ -190,7 +190,6 @@ export class Loader implements AsyncIterable<Batch> {
   private readonly nativeLoader: any;
   private nextEpoch = 0;
   private closed = false;
-  private readonly plan: { files: number; batchSize: number; shards: number; dropRemainder: boolean };
   private lastStats: LoaderStats | undefined;
 
   constructor(options: LoaderOptions) {
@@ -258,17 +257,14 @@ export class Loader implements AsyncIterable<Batch> {
     if (nativeOptions.threads > 256) throw invalid('threads', 'integer between 1 and 256', nativeOptions.threads);
     this.nativeLoader = new (native().NativeLoader)(nativeOptions);
     this.length = this.nativeLoader.length;
-    this.plan = { files: files.length, batchSize: nativeOptions.batchSize, shards: (nativeOptions as { shardCount?: number }).shardCount ?? 1, dropRemainder: nativeOptions.dropRemainder };
   }
 
   /** Batches of an epoch started `fromItem` items into its whole (unsharded) order; `length` for 0. */
   batchesFrom(fromItem: number): number {
     nonNegativeInt('fromItem', fromItem);
     if (fromItem === 0) return this.length;
-    const { files, batchSize, shards, dropRemainder } = this.plan;
-    const left = Math.max(0, files - fromItem);
-    const perShard = shards > 1 ? Math.ceil(left / shards) : left;
-    return dropRemainder ? Math.floor(perShard / batchSize) : Math.ceil(perShard / batchSize);
+    if (this.closed) throw new Error('Loader is closed');
+    return this.nativeLoader.batchesFrom(fromItem);
   }
 
   /** Iterates the next epoch (0, then 1, ...): one epoch per `for await`. */

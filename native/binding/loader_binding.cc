@@ -40,7 +40,7 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     return DefineClass(env, "NativeLoader",
                        {InstanceMethod("startEpoch", &LoaderWrap::StartEpoch), InstanceMethod("next", &LoaderWrap::Next),
                         InstanceMethod("cancel", &LoaderWrap::Cancel), InstanceMethod("close", &LoaderWrap::Close),
-                        InstanceMethod("stats", &LoaderWrap::Stats),
+                        InstanceMethod("stats", &LoaderWrap::Stats), InstanceMethod("batchesFrom", &LoaderWrap::BatchesFrom),
                         InstanceAccessor("length", &LoaderWrap::Length, nullptr)});
   }
 
@@ -159,6 +159,11 @@ class LoaderWrap : public Napi::ObjectWrap<LoaderWrap> {
     }
     out.Set("errors", errors);
     return out;
+  }
+
+  Napi::Value BatchesFrom(const Napi::CallbackInfo& info) {
+    const int64_t skipItems = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 0;
+    return Napi::Number::New(info.Env(), double(Live(info.Env()).BatchesFrom(skipItems)));
   }
 
   Napi::Value Length(const Napi::CallbackInfo& info) {

@@ -91,15 +91,18 @@ namespace {
 int64_t CountBatches(int64_t files, int64_t batchSize, bool dropRemainder) {
   return dropRemainder ? files / batchSize : (files + batchSize - 1) / batchSize;
 }
-int64_t ShardItems(const LoaderOptions& o) {
-  const int64_t n = int64_t(o.files.size());
-  return o.shardCount > 1 ? (n + o.shardCount - 1) / o.shardCount : n;
-}
 }  // namespace
+
+int64_t Loader::BatchesFrom(int64_t skipItems) const {
+  // ShardOrder's length: the rest of the epoch's order, padded to a multiple of the shard count, per shard.
+  const int64_t n = std::max<int64_t>(0, int64_t(options_.files.size()) - std::max<int64_t>(0, skipItems));
+  const int64_t items = options_.shardCount > 1 ? (n + options_.shardCount - 1) / options_.shardCount : n;
+  return CountBatches(items, std::max<int64_t>(options_.batchSize, 1), options_.dropRemainder);
+}
 
 Loader::Loader(LoaderOptions options)
     : options_(std::move(options)),
-      batchesPerEpoch_(CountBatches(ShardItems(options_), std::max<int64_t>(options_.batchSize, 1), options_.dropRemainder)),
+      batchesPerEpoch_(BatchesFrom(0)),
       sampleValues_(size_t(options_.height) * options_.width * 3) {
   if (options_.batchSize < 1 || options_.height < 1 || options_.width < 1 || options_.threads < 1 || options_.prefetch < 1) {
     throw std::invalid_argument("INVALID_ARGUMENT|batchSize, size, threads and prefetch must be positive");
@@ -142,7 +145,7 @@ uint64_t Loader::StartEpoch(int64_t epoch, int64_t firstBatch, int64_t skipItems
   run->token = nextToken_++;
   run->epoch = epoch;
   run->order = ShardOrder(order, options_.shardIndex, options_.shardCount);
-  run->batches = skipItems > 0 ? CountBatches(int64_t(run->order.size()), options_.batchSize, options_.dropRemainder) : batchesPerEpoch_;
+  run->batches = BatchesFrom(skipItems);
   run->items = std::min<int64_t>(int64_t(run->order.size()), run->batches * options_.batchSize);
   run->nextItem = firstBatch * options_.batchSize;
   run->delivered = firstBatch;

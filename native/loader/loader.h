@@ -71,6 +71,8 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   int64_t BatchesPerEpoch() const { return batchesPerEpoch_; }
+  // Batches of an epoch started with StartEpoch(epoch, 0, skipItems); BatchesFrom(0) == BatchesPerEpoch().
+  int64_t BatchesFrom(int64_t skipItems) const;
   // Starts producing `epoch` (cancelling any other run) and returns the token Next() expects.
   // `firstBatch` > 0 starts inside the epoch: the same order and augmentation, its earlier batches
   // left out (how a run interrupted mid-epoch resumes at the step it reached). `skipItems` > 0
