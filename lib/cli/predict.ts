@@ -24,8 +24,8 @@ const CACHE_HELP = '--cache-dir DIR (keep the base features of these images ther
 
 export async function loadCheckpoint(file: unknown, dist: Distributed | null = null): Promise<Model> {
   if (typeof file !== 'string' || !file) throw new UsageError('Expected a checkpoint path for --checkpoint (a folder written by carclass train, e.g. run/checkpoints/best)');
-  // With NCCL each rank pins cuda:LOCAL_RANK.
-  const model = await loadModel(file, dist?.backend === 'nccl' ? { device: dist.device } : {});
+  const device = dist?.modelDevice;
+  const model = await loadModel(file, device ? { device } : {});
   if (!model.classes || model.classes.length !== model.numClasses) throw new Error(`Checkpoint ${file} has no class names; re-save it with classes`);
   return model;
 }

@@ -36,8 +36,8 @@ export const prefilterCommand: Command = {
 async function prefilterRun(v: Record<string, unknown>, dir: string, dist: Distributed | null): Promise<number> {
   const size = numberFlag('size', v.size, { integer: true, min: 32 }) ?? 224;
   const arch = (v.arch as string | undefined) ?? 'resnet50v2';
-  // With NCCL each rank pins cuda:LOCAL_RANK.
-  const model = await createModel({ arch: arch as any, head: 'imagenet', inputShape: [size, size, 3], ...(dist?.backend === 'nccl' ? { device: dist.device } : {}) });
+  const device = dist?.modelDevice;
+  const model = await createModel({ arch: arch as any, head: 'imagenet', inputShape: [size, size, 3], ...(device ? { device } : {}) });
   await loadKerasWeights(model, v.weights as string);
   const main = !dist || dist.isMain;
   const bar = new ProgressBar({ mode: v.quiet || !main ? 'quiet' : 'auto' });

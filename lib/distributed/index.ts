@@ -106,6 +106,11 @@ export class Distributed {
     this.timeoutSeconds = info.timeoutSeconds;
   }
 
+  /** The device this rank's model must use: cuda:LOCAL_RANK with NCCL; undefined with Gloo (the model's own choice). */
+  get modelDevice(): string | undefined {
+    return this.backend === 'nccl' ? this.device : undefined;
+  }
+
   /** Rank 0: the one process that writes files and prints progress. */
   get isMain(): boolean {
     return this.rank === 0;

@@ -222,7 +222,8 @@ interface EpochProgress {
  * uninterrupted run); 1 process continues at the batch that starts the untrained rest; another
  * number of shards shards the untrained rest of the epoch's order anew (batch composition differs).
  */
-export function resumePlan(from: EpochProgress, worldSize: number, batchSize: number): { fromBatch: number; fromItem: number; segmentStart: number; segmented: boolean } {
+export function resumePlan(from: EpochProgress | null, worldSize: number, batchSize: number): { fromBatch: number; fromItem: number; segmentStart: number; segmented: boolean } {
+  if (!from) return { fromBatch: 0, fromItem: 0, segmentStart: 0, segmented: false };  // a fresh epoch
   const items = from.items ?? from.step * batchSize * (from.worldSize ?? 1);
   if ((from.worldSize ?? 1) === worldSize && !from.segmented) return { fromBatch: from.step, fromItem: 0, segmentStart: 0, segmented: false };
   if (worldSize === 1) return { fromBatch: Math.floor(items / batchSize), fromItem: 0, segmentStart: 0, segmented: false };
@@ -368,7 +369,7 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
     throw new RangeError(`model input [${o.model.inputShape.join(', ')}] does not match inputSize [${o.inputSize.join(', ')}]`);
   }
   // With NCCL each rank pins cuda:LOCAL_RANK.
-  const device = dist?.backend === 'nccl' ? dist.device : o.device;
+  const device = dist?.modelDevice ?? o.device;
   const model: Model = resumeState
     ? await loadModel(checkpoints.last, { device, threads: o.threads })
     : o.model ?? await createModel({ arch: o.arch as Arch, numClasses, inputShape, head: o.head, unfreeze: stage2 ? o.unfreeze : 'none', seed: o.seed,
@@ -478,7 +479,7 @@ async function trainLoop(o: ReturnType<typeof resolveTrainOptions>, dist: Distri
       // A run interrupted inside this epoch goes on with what it had not trained on, with the same order and augmentation.
       const from = resumeState?.inEpoch && epoch === resumeState.epoch ? resumeState.inEpoch : null;
       const world = dist?.worldSize ?? 1;
-      const plan = from ? resumePlan(from, world, o.batchSize) : { fromBatch: 0, fromItem: 0, segmentStart: 0, segmented: false };
+      const plan = resumePlan(from, world, o.batchSize);
       if (plan.fromItem > 0 && !(source instanceof Loader)) throw new Error('internal: a resharded resume needs the image loader');
       const epochLength = plan.fromItem > 0 ? (source as Loader).batchesFrom(plan.fromItem) : source.length;
       // The saved sums are every rank's: one rank carries them on, so the epoch's all-reduce counts them once.
